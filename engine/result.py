@@ -18,7 +18,7 @@ class HeadPose:
 
     rotation: np.ndarray          # (3, 3), image frame (x right, y down, z to camera)
     yaw: float                    # degrees, positive: the face turns to the image's right
-    pitch: float                  # degrees, positive: the face looks down
+    pitch: float                  # degrees, positive: the face looks up
     roll: float                   # degrees, positive: the face tilts clockwise in the image
     scale: float                  # image pixels per canonical unit
     translation: np.ndarray       # (3,)

@@ -71,7 +71,7 @@ def _load(relpath: str, assets_dir: str | os.PathLike | None, loader):
                          f"{exc}); replace it or run `prnet fetch-assets`") from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: layouts are cached singletons
 class UVLayout:
     """Index arrays of PRNet's UV layout and the BFM-topology mesh on it."""
 

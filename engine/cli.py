@@ -1,0 +1,206 @@
+"""``prnet``: the command line, a thin layer over :class:`engine.reconstructor.Reconstructor`.
+
+    prnet reconstruct IMAGES... -o DIR [--bbox X0 Y0 X1 Y1] [--topology bfm|grid]
+                     [--device auto|cpu|cuda] [--weights PATH] [--texture-size N] [--all-faces]
+    prnet demo -o DIR                 # the scikit-image astronaut, out of the box
+    prnet convert-tf CKPT_PREFIX OUT.safetensors
+    prnet fetch-assets [--target DIR]
+    prnet info
+
+Errors are one line (no traceback); the exit code is 0 when everything worked,
+1 when any image or the setup failed, 2 for a wrong command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import PRNetError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def _error(message: str) -> None:
+    print(f"prnet: error: {message}", file=sys.stderr)
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[Path]:
+    """Files as given; folders expand to the images directly inside them (sorted)."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            paths.append(path)
+    return paths
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}_{n}"
+    used.add(candidate)
+    return candidate
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prnet", description="PRNet face reconstruction")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_engine_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", required=True, help="output folder")
+        p.add_argument("--topology", choices=["bfm", "grid"], default="bfm",
+                       help="mesh: BFM topology (38,365 vertices) or the 43,867-point UV grid")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        p.add_argument("--weights", help="a .safetensors weights file (default: the shipped weights)")
+        p.add_argument("--texture-size", type=int, default=256, metavar="N")
+        p.add_argument("--detector", choices=["auto", "dlib", "haar"], default="auto")
+        p.add_argument("--assets", help="face-model asset folder (default: $PRNET_ASSETS or the cache)")
+        p.add_argument("--formats", default="obj,ply,npz,json",
+                       help="comma-separated subset of obj,ply,npz,json")
+
+    rec = sub.add_parser("reconstruct", help="reconstruct faces from photos")
+    rec.add_argument("images", nargs="+", help="image files or folders of images")
+    add_engine_options(rec)
+    rec.add_argument("--bbox", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
+                     help="face box in pixels instead of detection")
+    rec.add_argument("--all-faces", action="store_true", help="every detected face, not the largest")
+
+    demo = sub.add_parser("demo", help="reconstruct scikit-image's public-domain astronaut photo")
+    add_engine_options(demo)
+
+    conv = sub.add_parser("convert-tf", help="convert an official TensorFlow checkpoint")
+    conv.add_argument("checkpoint", help="checkpoint prefix (the path without .index)")
+    conv.add_argument("output", help="output .safetensors file")
+
+    fetch = sub.add_parser("fetch-assets", help="download the face-model assets into the user cache")
+    fetch.add_argument("--target", help="folder to fill (default: the user cache)")
+
+    sub.add_parser("info", help="show where weights and assets are found and the device")
+    return parser
+
+
+def _make_reconstructor(args: argparse.Namespace):
+    from .reconstructor import Reconstructor
+
+    return Reconstructor(weights=args.weights, device=args.device, topology=args.topology,
+                         texture_size=args.texture_size, detector=args.detector,
+                         assets_dir=args.assets)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from .export import FORMATS
+
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise PRNetError(f"--formats {text!r}: choose from {','.join(FORMATS)}")
+    return formats
+
+
+def run_reconstruct(args: argparse.Namespace, items: Sequence[tuple[str, object]]) -> int:
+    """Reconstruct each (name, image) and export it; go on past failures; report at the end."""
+    from tqdm import tqdm
+
+    from .export import export_result
+
+    formats = _formats(args.formats)
+    reconstructor = _make_reconstructor(args)
+    used: set[str] = set()
+    failures: list[tuple[str, str]] = []
+    written = 0
+    show_bar = len(items) > 1
+    for name, image in tqdm(items, desc="reconstructing", unit="image", disable=not show_bar,
+                            file=sys.stderr):
+        try:
+            if getattr(args, "all_faces", False) and args.bbox is None:
+                results = reconstructor.reconstruct_all(image)
+            else:
+                results = [reconstructor.reconstruct(image, bbox=getattr(args, "bbox", None))]
+            stem = Path(name).stem
+            for index, result in enumerate(results):
+                face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
+                export_result(result, args.output, _unique_stem(face_stem, used), formats)
+                written += 1
+        except PRNetError as exc:
+            failures.append((name, str(exc)))
+        except (OSError, MemoryError) as exc:
+            failures.append((name, f"{name}: {exc.__class__.__name__}: {exc}"))
+        if show_bar:
+            tqdm.write(f"{'FAILED' if failures and failures[-1][0] == name else 'ok'}: {name}",
+                       file=sys.stderr)
+    ok = len(items) - len(failures)
+    print(f"{ok} of {len(items)} image(s) reconstructed, {written} face(s) written to {args.output}")
+    for _, message in failures:
+        print(f"  failed: {message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _demo_image():
+    try:
+        from skimage import data
+    except ImportError:
+        raise PRNetError("the demo photo comes from scikit-image; "
+                         "pip install scikit-image (or run prnet reconstruct on your own photo)") from None
+    return data.astronaut()
+
+
+def _info(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import assets
+    from .reconstructor import default_weights_path
+
+    weights = default_weights_path()
+    print(f"default weights: {weights} ({'present' if weights.is_file() else 'missing'})")
+    print(f"asset folders searched: {', '.join(str(p) for p in assets.candidate_dirs())}")
+    problems = assets.verify_assets(assets.ENGINE_ASSETS.values())
+    print("engine assets: " + ("ok" if not problems else "; ".join(problems)))
+    print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    return 0 if not problems else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "reconstruct":
+            items = [(str(p), str(p)) for p in expand_inputs(args.images)]
+            if not items:
+                raise PRNetError(f"no images found in {' '.join(args.images)}")
+            return run_reconstruct(args, items)
+        if args.command == "demo":
+            args.bbox = None
+            return run_reconstruct(args, [("astronaut.png", _demo_image())])
+        if args.command == "convert-tf":
+            from .convert import convert_tf_checkpoint
+
+            convert_tf_checkpoint(args.checkpoint, args.output)
+            print(f"wrote {args.output}")
+            return 0
+        if args.command == "fetch-assets":
+            from .assets import fetch_assets
+
+            target = fetch_assets(target=args.target, progress=lambda name: print(f"fetching {name}"))
+            print(f"assets ready in {target}")
+            return 0
+        if args.command == "info":
+            return _info(args)
+    except PRNetError as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Writing a reconstruction to disk: OBJ + MTL + texture PNG, PLY, NPZ and landmarks JSON.
+
+Mesh files use a y-up frame (x right, y up, z towards the viewer; the image's
+pixel units, y negated) so that OBJ/PLY viewers open the face upright, looking at
+the viewer. The JSON and NPZ keep the image frame (x right, y down) in pixels.
+
+Every call writes all its files or none: each goes to a temporary name first and
+all are moved into place only when every one was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .fileio import atomic_path
+from .result import ReconstructionResult
+
+FORMATS = ("obj", "ply", "npz", "json")
+
+
+def _mesh_world(result: ReconstructionResult) -> np.ndarray:
+    return result.to_world()
+
+
+def obj_text(result: ReconstructionResult, mtl_name: str | None) -> str:
+    vertices = _mesh_world(result)
+    mesh = result.mesh
+    out = io.StringIO()
+    out.write("# PRNet reconstruction (x right, y up, z to the viewer; image pixels)\n")
+    if mtl_name:
+        out.write(f"mtllib {mtl_name}\n")
+    colors = np.clip(mesh.colors, 0, 1)
+    np.savetxt(out, np.hstack([vertices, colors]), fmt="v %.4f %.4f %.4f %.4f %.4f %.4f")
+    np.savetxt(out, mesh.uvs, fmt="vt %.6f %.6f")
+    if mtl_name:
+        out.write("usemtl face\n")
+    faces = mesh.triangles + 1
+    np.savetxt(out, np.repeat(faces, 2, axis=1), fmt="f %d/%d %d/%d %d/%d")
+    return out.getvalue()
+
+
+def mtl_text(texture_name: str) -> str:
+    return ("# PRNet face material\nnewmtl face\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nillum 1\n"
+            f"map_Kd {texture_name}\n")
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def ply_bytes(result: ReconstructionResult) -> bytes:
+    """Binary little-endian PLY with per-vertex colours."""
+    vertices = _mesh_world(result).astype("<f4")
+    colors = np.clip(result.mesh.colors * 255 + 0.5, 0, 255).astype(np.uint8)
+    triangles = result.mesh.triangles.astype("<i4")
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment PRNet reconstruction, y up\n"
+        f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+        f"element face {len(triangles)}\nproperty list uchar int vertex_indices\nend_header\n"
+    ).encode("ascii")
+    vertex_dtype = np.dtype([("xyz", "<f4", 3), ("rgb", "u1", 3)])
+    vertex_block = np.empty(len(vertices), dtype=vertex_dtype)
+    vertex_block["xyz"], vertex_block["rgb"] = vertices, colors
+    face_dtype = np.dtype([("n", "u1"), ("idx", "<i4", 3)])
+    face_block = np.empty(len(triangles), dtype=face_dtype)
+    face_block["n"], face_block["idx"] = 3, triangles
+    return header + vertex_block.tobytes() + face_block.tobytes()
+
+
+def npz_bytes(result: ReconstructionResult) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        position_map=result.position_map, crop_matrix=result.crop_matrix,
+        bbox=np.array(result.bbox), image_size=np.array(result.image_size),
+        dense_points=result.dense_points, landmarks=result.landmarks,
+        vertices=result.mesh.vertices, triangles=result.mesh.triangles, uvs=result.mesh.uvs,
+        colors=result.mesh.colors, frontal_vertices=result.frontal_vertices,
+        texture=result.texture, texture_visibility=result.texture_visibility,
+        depth_map=result.depth_map, rotation=result.pose.rotation,
+        euler_yaw_pitch_roll=np.array([result.pose.yaw, result.pose.pitch, result.pose.roll]),
+        scale=np.array(result.pose.scale), translation=result.pose.translation,
+        topology=np.array(result.mesh.topology),
+    )
+    return buffer.getvalue()
+
+
+def landmarks_json(result: ReconstructionResult) -> str:
+    data = {
+        "image": result.image_path,
+        "image_size": list(result.image_size),
+        "bbox": [round(float(v), 3) for v in result.bbox],
+        "landmarks_68": np.round(result.landmarks, 3).tolist(),
+        "pose": result.pose.to_dict(),
+        "frame": "input-image pixels: x right, y down, z towards the camera on x's scale",
+    }
+    return json.dumps(data, indent=1)
+
+
+def output_paths(out_dir: str | os.PathLike, stem: str, formats=FORMATS) -> dict[str, Path]:
+    out = Path(out_dir)
+    paths = {}
+    if "obj" in formats:
+        paths.update(obj=out / f"{stem}.obj", mtl=out / f"{stem}.mtl", png=out / f"{stem}_texture.png")
+    if "ply" in formats:
+        paths["ply"] = out / f"{stem}.ply"
+    if "npz" in formats:
+        paths["npz"] = out / f"{stem}.npz"
+    if "json" in formats:
+        paths["json"] = out / f"{stem}_landmarks.json"
+    return paths
+
+
+def export_result(result: ReconstructionResult, out_dir: str | os.PathLike, stem: str,
+                  formats=FORMATS) -> dict[str, Path]:
+    """Write the chosen formats for one face; all files appear together or not at all."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
+    paths = output_paths(out_dir, stem, formats)
+    payload: dict[str, bytes] = {}
+    if "obj" in formats:
+        payload["png"] = png_bytes(result.texture)
+        payload["mtl"] = mtl_text(paths["png"].name).encode()
+        payload["obj"] = obj_text(result, paths["mtl"].name).encode()
+    if "ply" in formats:
+        payload["ply"] = ply_bytes(result)
+    if "npz" in formats:
+        payload["npz"] = npz_bytes(result)
+    if "json" in formats:
+        payload["json"] = landmarks_json(result).encode()
+    with contextlib.ExitStack() as stack:
+        # Every file is staged under a temporary name; leaving the stack renames all of them.
+        for key, data in payload.items():
+            temp = stack.enter_context(atomic_path(paths[key]))
+            temp.write_bytes(data)
+    return paths

@@ -1,0 +1,140 @@
+"""The one public entry point: photo in, :class:`ReconstructionResult` out.
+
+    from engine import Reconstructor
+    rec = Reconstructor()                      # shipped default weights, CUDA if present
+    result = rec.reconstruct("face.jpg")       # largest face
+    result.landmarks, result.mesh, result.pose, result.texture
+
+The CLI (``prnet reconstruct``) and the Blender add-on are thin layers over it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .crop import CROP_SIZE, crop_matrix, crop_to_image, warp_to_crop
+from .detect import DETECTORS, Detection, detect_faces
+from .errors import NoFaceError, PRNetError, WeightsError
+from .image_io import as_rgb_array
+from .decode import decode_position_map
+from .result import ReconstructionResult
+from .uv_layout import UVLayout, load_uv_layout
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "prnet_default.safetensors"
+TOPOLOGIES = ("bfm", "grid")
+BBox = tuple[float, float, float, float]
+
+
+def default_weights_path() -> Path:
+    """Where the shipped default weights live (inside the installed package)."""
+    return DEFAULT_WEIGHTS
+
+
+def _check_bbox(bbox: Sequence[float], width: int, height: int) -> BBox:
+    if len(bbox) != 4:
+        raise PRNetError(f"face box {tuple(bbox)} must be 4 numbers: X0 Y0 X1 Y1")
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    if not (x1 > x0 and y1 > y0):
+        raise PRNetError(f"face box {tuple(bbox)} is empty: it needs X1 > X0 and Y1 > Y0")
+    if x1 < 0 or y1 < 0 or x0 > width or y0 > height:
+        raise PRNetError(f"face box {tuple(bbox)} lies outside the {width}x{height} image")
+    return x0, y0, x1, y1
+
+
+class Reconstructor:
+    """PRNet: detect faces, crop, regress the UV position map, and read everything from it."""
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto",
+                 topology: str = "bfm", texture_size: int = 256, detector: str = "auto",
+                 assets_dir: str | os.PathLike | None = None) -> None:
+        from .weights import load_model, resolve_device
+
+        if topology not in TOPOLOGIES:
+            raise PRNetError(f"unknown topology {topology!r}; choose one of {TOPOLOGIES}")
+        if detector not in DETECTORS:
+            raise PRNetError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
+        if not 16 <= int(texture_size) <= 8192:
+            raise PRNetError(f"texture size {texture_size} must be between 16 and 8192")
+        path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        if weights is None and not path.is_file():
+            raise WeightsError(f"no default weights yet ({path} is not installed); "
+                               f"pass weights=PATH / --weights PATH to a .safetensors file")
+        self.weights_path = path
+        self.device = resolve_device(device)
+        self.model = load_model(path, device=self.device)
+        self.topology = topology
+        self.texture_size = int(texture_size)
+        self.detector = detector
+        self.layout: UVLayout = load_uv_layout(str(assets_dir) if assets_dir else None)
+        self.timings: dict[str, float] = {}
+
+    # -- stages -------------------------------------------------------------------------
+    def detect(self, image) -> list[BBox]:
+        """Face boxes (x0, y0, x1, y1) in the landmark-box convention, largest first."""
+        array, _ = as_rgb_array(image)
+        return [d.box for d in detect_faces(array, self.detector)]
+
+    def detect_detailed(self, image) -> list[Detection]:
+        array, _ = as_rgb_array(image)
+        return detect_faces(array, self.detector)
+
+    @torch.inference_mode()
+    def predict_position_maps(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 256, 256, 3) uint8 RGB crops -> (N, 256, 256, 3) float32 maps in crop pixels."""
+        batch = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        out = self.model(batch)
+        return out.permute(0, 2, 3, 1).float().cpu().numpy()
+
+    # -- the whole pipeline ---------------------------------------------------------------
+    def reconstruct(self, image, bbox: Sequence[float] | None = None,
+                    face_index: int = 0) -> ReconstructionResult:
+        """Reconstruct one face: the given box, or the ``face_index``-th largest detected face."""
+        array, path = as_rgb_array(image)
+        if bbox is None:
+            boxes = self._detect_or_fail(array, path)
+            if not 0 <= face_index < len(boxes):
+                raise NoFaceError(f"{path or 'image'}: face {face_index} requested but only "
+                                  f"{len(boxes)} found; pick an index below {len(boxes)}")
+            bbox = boxes[face_index]
+        return self._reconstruct_box(array, path, bbox)
+
+    def reconstruct_all(self, image) -> list[ReconstructionResult]:
+        """Reconstruct every detected face, largest first."""
+        array, path = as_rgb_array(image)
+        return [self._reconstruct_box(array, path, box) for box in self._detect_or_fail(array, path)]
+
+    def _detect_or_fail(self, array: np.ndarray, path: str | None) -> list[BBox]:
+        start = time.perf_counter()
+        boxes = [d.box for d in detect_faces(array, self.detector)]
+        self.timings["detect"] = time.perf_counter() - start
+        if not boxes:
+            raise NoFaceError(f"{path or 'image'}: no face found; pass the face box with "
+                              f"--bbox X0 Y0 X1 Y1 (or bbox=...) if there is one")
+        return boxes
+
+    def _reconstruct_box(self, array: np.ndarray, path: str | None, bbox) -> ReconstructionResult:
+        height, width = array.shape[:2]
+        box = _check_bbox(bbox, width, height)
+        start = time.perf_counter()
+        matrix = crop_matrix(box)
+        crop = warp_to_crop(array, matrix)
+        self.timings["crop"] = time.perf_counter() - start
+        start = time.perf_counter()
+        crop_map = self.predict_position_maps(crop[None])[0]
+        self.timings["network"] = time.perf_counter() - start
+        start = time.perf_counter()
+        result = self.result_from_position_map(array, crop_map, matrix, box, path)
+        self.timings["postprocess"] = time.perf_counter() - start
+        return result
+
+    def result_from_position_map(self, image: np.ndarray, crop_map: np.ndarray, matrix: np.ndarray,
+                                 bbox: BBox, path: str | None = None) -> ReconstructionResult:
+        return decode_position_map(image, crop_map, matrix, bbox, self.layout, self.topology,
+                                   self.texture_size, path)
