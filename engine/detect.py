@@ -23,7 +23,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Detection runs on a downscaled copy; faces smaller than this fraction of it are ignored.
+# Detection runs on a downscaled copy: a fast pass at FAST_MAX_SIDE (dlib without
+# upsampling finds faces down to ~80 px there, in ~60 ms), and only when that finds
+# nothing (or every face is wanted) a thorough pass at DETECT_MAX_SIDE with 2x
+# upsampling, which finds faces down to ~20 px of the original but costs ~8x more.
+FAST_MAX_SIDE = 800
 DETECT_MAX_SIDE = 1024
 MIN_FACE_FRACTION = 0.04
 
@@ -98,32 +102,40 @@ def _dlib_detector():
 DLIB_THRESHOLD = -0.3
 
 
-def _detect_dlib(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    rects, scores, _ = _dlib_detector().run(small, 1, DLIB_THRESHOLD)
+def _detect_dlib(small: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rects, scores, _ = _dlib_detector().run(small, upsample, DLIB_THRESHOLD)
     boxes = np.array([[r.left(), r.top(), r.right() + 1 - r.left(), r.bottom() + 1 - r.top()]
                       for r in rects], dtype=np.float64).reshape(-1, 4)
     return _calibrate(boxes, "dlib"), np.asarray(scores, dtype=np.float64), ["dlib"] * len(boxes)
 
 
-def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
-    factor = min(1.0, DETECT_MAX_SIDE / max(height, width))
+    factor = min(1.0, max_side / max(height, width))
     if factor == 1.0:
         return image, factor
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
 
 
-def detect_faces(image: np.ndarray, detector: str = "auto") -> list[Detection]:
-    """Faces in an (H, W, 3) uint8 RGB image, largest first, boxes in the landmark convention."""
+def detect_faces(image: np.ndarray, detector: str = "auto", thorough: bool = False) -> list[Detection]:
+    """Faces in an (H, W, 3) uint8 RGB image, largest first, boxes in the landmark convention.
+
+    ``thorough`` skips the fast pass (use it when every face, however small, is wanted).
+    """
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
-    small, factor = _shrink(image)
-    if detector == "dlib" or (detector == "auto" and dlib_available()):
-        boxes, score, kinds = _detect_dlib(np.ascontiguousarray(small))
-    else:
-        boxes, score, kinds = _detect_haar(small)
-    return _finish(boxes, score, kinds, factor)
+    use_dlib = detector == "dlib" or (detector == "auto" and dlib_available())
+    if not use_dlib:
+        small, factor = _shrink(image, DETECT_MAX_SIDE)
+        return _finish(*_detect_haar(small), factor)
+    if not thorough:
+        small, factor = _shrink(image, FAST_MAX_SIDE)
+        found = _finish(*_detect_dlib(np.ascontiguousarray(small), 0), factor)
+        if found:
+            return found
+    small, factor = _shrink(image, DETECT_MAX_SIDE)
+    return _finish(*_detect_dlib(np.ascontiguousarray(small), 1), factor)
 
 
 def _detect_haar(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -75,14 +75,13 @@ class Reconstructor:
         self.timings: dict[str, float] = {}
 
     # -- stages -------------------------------------------------------------------------
-    def detect(self, image) -> list[BBox]:
+    def detect(self, image, thorough: bool = True) -> list[BBox]:
         """Face boxes (x0, y0, x1, y1) in the landmark-box convention, largest first."""
-        array, _ = as_rgb_array(image)
-        return [d.box for d in detect_faces(array, self.detector)]
+        return [d.box for d in self.detect_detailed(image, thorough)]
 
-    def detect_detailed(self, image) -> list[Detection]:
+    def detect_detailed(self, image, thorough: bool = True) -> list[Detection]:
         array, _ = as_rgb_array(image)
-        return detect_faces(array, self.detector)
+        return detect_faces(array, self.detector, thorough=thorough)
 
     @torch.inference_mode()
     def predict_position_maps(self, crops: np.ndarray) -> np.ndarray:
@@ -108,11 +107,12 @@ class Reconstructor:
     def reconstruct_all(self, image) -> list[ReconstructionResult]:
         """Reconstruct every detected face, largest first."""
         array, path = as_rgb_array(image)
-        return [self._reconstruct_box(array, path, box) for box in self._detect_or_fail(array, path)]
+        return [self._reconstruct_box(array, path, box)
+                for box in self._detect_or_fail(array, path, thorough=True)]
 
-    def _detect_or_fail(self, array: np.ndarray, path: str | None) -> list[BBox]:
+    def _detect_or_fail(self, array: np.ndarray, path: str | None, thorough: bool = False) -> list[BBox]:
         start = time.perf_counter()
-        boxes = [d.box for d in detect_faces(array, self.detector)]
+        boxes = [d.box for d in detect_faces(array, self.detector, thorough=thorough)]
         self.timings["detect"] = time.perf_counter() - start
         if not boxes:
             raise NoFaceError(f"{path or 'image'}: no face found; pass the face box with "

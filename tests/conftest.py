@@ -20,3 +20,23 @@ def assets_dir() -> Path:
     if not (path / "prnet").is_dir():
         pytest.fail(f"face-model assets not found at {path}: set PRNET_ASSETS")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A randomly initialised width-2 ResFCN256 saved in our weights format (fast on the CPU)."""
+    import torch
+
+    from engine.models.resfcn256 import ResFCN256, ResFCN256Config
+    from engine.weights import save_weights
+
+    torch.manual_seed(0)
+    config = ResFCN256Config(base_width=2)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(ResFCN256(config), path, config, {"source": "random init for tests"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos_dir() -> Path:
+    return SHARED_ASSETS / "photos"
