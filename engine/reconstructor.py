@@ -75,11 +75,11 @@ class Reconstructor:
         self.timings: dict[str, float] = {}
 
     # -- stages -------------------------------------------------------------------------
-    def detect(self, image, thorough: bool = True) -> list[BBox]:
+    def detect(self, image, thorough: bool = False) -> list[BBox]:
         """Face boxes (x0, y0, x1, y1) in the landmark-box convention, largest first."""
         return [d.box for d in self.detect_detailed(image, thorough)]
 
-    def detect_detailed(self, image, thorough: bool = True) -> list[Detection]:
+    def detect_detailed(self, image, thorough: bool = False) -> list[Detection]:
         array, _ = as_rgb_array(image)
         return detect_faces(array, self.detector, thorough=thorough)
 
