@@ -1,0 +1,130 @@
+"""PRNet's weighted position-map loss.
+
+The paper (Feng et al. 2018, sec. 3.3) weights the error of every UV pixel by a
+mask with four regions in the ratio 16 : 4 : 3 : 0 (the 68 landmarks : eyes,
+nose, mouth : the rest of the face : the neck). The official release ships the
+mask as ``uv_weight_mask.png`` with grey levels 255 / 64 / 48 / 0, i.e. the same
+ratio at ~16 grey levels per unit, plus a few anti-aliased in-between levels
+(53, 58, 117, 122, 128). :func:`weights_from_grey` maps every grey level to the
+nearest of the four classes and gives it exactly that class's weight.
+
+Two facts about the shipped PNG worth knowing:
+
+- its 0 level covers only the first row of the map; the neck, ears and the part
+  of the UV square that no surface maps to are all grey 48 (weight 3). The paper
+  gives the neck weight 0, so by default (``zero_outside_face=True``) every pixel
+  outside the face region (``uv_face_mask.png`` = the 43,867 ``face_ind`` pixels
+  that the product reads) gets weight 0 as well;
+- the mask is in the position map's UV frame, so it does not move with the
+  image augmentations.
+
+The loss (``error="squared"``, the default, the paper's "weighted MSE"):
+
+    loss = 1 / (N * H * W) * sum_{n, u, v} W(u, v) * ||P_n(u, v) - P~_n(u, v)||^2
+
+i.e. the squared Euclidean distance between predicted and ground-truth (x, y, z)
+in pixels^2, weighted, summed over the three channels and averaged over the
+batch and over all H * W = 65,536 map pixels (zero-weight pixels included).
+``normalisation="weights"`` divides by the sum of the weights instead, which
+makes the value a weighted mean squared distance in pixels^2 (the same gradient
+direction, a constant factor of H * W / sum(W) larger).
+``error="l2"`` uses the unsquared distance (as the paper's formula is written).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.assets import asset_path
+from engine.errors import AssetError
+
+WEIGHT_MASK_ASSET = "prnet/uv-data/uv_weight_mask.png"
+FACE_MASK_ASSET = "prnet/uv-data/uv_face_mask.png"
+
+# (grey level in uv_weight_mask.png, loss weight): landmarks, eyes/nose/mouth, face, neck.
+WEIGHT_CLASSES: tuple[tuple[int, float], ...] = ((255, 16.0), (64, 4.0), (48, 3.0), (0, 0.0))
+ERRORS = ("squared", "l2")
+NORMALISATIONS = ("pixels", "weights")
+
+
+def weights_from_grey(grey: np.ndarray) -> np.ndarray:
+    """Grey levels (any shape, 0..255) -> float32 weights of the nearest class in WEIGHT_CLASSES."""
+    grey = np.asarray(grey, dtype=np.float64)
+    levels = np.array([level for level, _ in WEIGHT_CLASSES], dtype=np.float64)
+    weights = np.array([weight for _, weight in WEIGHT_CLASSES], dtype=np.float32)
+    nearest = np.argmin(np.abs(grey[..., None] - levels), axis=-1)
+    return weights[nearest]
+
+
+def _read_grey(relpath: str, assets_dir: str | os.PathLike | None) -> np.ndarray:
+    from PIL import Image
+
+    path = asset_path(relpath, assets_dir)
+    try:
+        return np.asarray(Image.open(path).convert("L"))
+    except Exception as exc:  # truncated or foreign file
+        raise AssetError(f"face-model asset '{path}' is unreadable ({exc.__class__.__name__}); "
+                         f"replace it or run `prnet fetch-assets`") from exc
+
+
+def load_loss_weights(assets_dir: str | os.PathLike | None = None,
+                      zero_outside_face: bool = True) -> np.ndarray:
+    """The (256, 256) float32 loss weights of PRNet's UV layout (see the module docstring)."""
+    weights = weights_from_grey(_read_grey(WEIGHT_MASK_ASSET, assets_dir))
+    if weights.shape != (256, 256):
+        raise AssetError(f"face-model asset '{WEIGHT_MASK_ASSET}' is {weights.shape}, expected "
+                         f"(256, 256); replace it or run `prnet fetch-assets`")
+    if zero_outside_face:
+        face = _read_grey(FACE_MASK_ASSET, assets_dir) > 127
+        weights = np.where(face, weights, np.float32(0.0))
+    return weights.astype(np.float32)
+
+
+def weighted_position_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                           error: str = "squared", normalisation: str = "pixels") -> torch.Tensor:
+    """Weighted position-map error of (N, 3, H, W) maps in pixels; ``weights`` is (H, W)."""
+    if prediction.shape != target.shape or prediction.ndim != 4 or prediction.shape[1] != 3:
+        raise ValueError(f"expected two (N, 3, H, W) maps, got {tuple(prediction.shape)} "
+                         f"and {tuple(target.shape)}")
+    if weights.shape != prediction.shape[-2:]:
+        raise ValueError(f"weights {tuple(weights.shape)} do not match maps {tuple(prediction.shape)}")
+    squared = (prediction - target).pow(2).sum(dim=1)           # (N, H, W), pixels^2
+    if error == "squared":
+        per_pixel = squared
+    elif error == "l2":
+        per_pixel = torch.sqrt(squared + 1e-12)                 # eps: finite gradient at 0
+    else:
+        raise ValueError(f"unknown loss error '{error}' (use one of {ERRORS})")
+    weighted = per_pixel * weights
+    batch = prediction.shape[0]
+    if normalisation == "pixels":
+        return weighted.sum() / (batch * weights.numel())
+    if normalisation == "weights":
+        return weighted.sum() / (batch * weights.sum().clamp_min(1e-12))
+    raise ValueError(f"unknown loss normalisation '{normalisation}' (use one of {NORMALISATIONS})")
+
+
+class WeightedPositionLoss(nn.Module):
+    """:func:`weighted_position_loss` with the UV weights held as a (non-trainable) buffer."""
+
+    def __init__(self, weights: np.ndarray | torch.Tensor | None = None, error: str = "squared",
+                 normalisation: str = "pixels", zero_outside_face: bool = True,
+                 assets_dir: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        if error not in ERRORS:
+            raise ValueError(f"unknown loss error '{error}' (use one of {ERRORS})")
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown loss normalisation '{normalisation}' (use one of {NORMALISATIONS})")
+        if weights is None:
+            weights = load_loss_weights(assets_dir, zero_outside_face=zero_outside_face)
+        self.register_buffer("weights", torch.as_tensor(np.asarray(weights), dtype=torch.float32),
+                             persistent=False)
+        self.error = error
+        self.normalisation = normalisation
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return weighted_position_loss(prediction, target, self.weights, self.error, self.normalisation)
