@@ -1,0 +1,219 @@
+"""Evaluation metrics, the mean-face baseline, AFLW2000-3D folders and prnet-eval's errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+from engine.uv_layout import load_uv_layout
+from training import metrics
+from training.cli import eval_main
+from training.evaluate import (EvalSample, Prediction, aflw2000_samples, check_seeds_disjoint,
+                               evaluate, evaluate_samples, mean_face_prediction,
+                               read_aflw2000_annotation)
+from training.datasets import DatasetError
+
+
+def _rotation_y(deg: float) -> np.ndarray:
+    a = math.radians(deg)
+    return np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+
+
+def _face(yaw: float = 0.0, box=(80.0, 90.0, 220.0, 240.0)) -> tuple[np.ndarray, np.ndarray]:
+    """GT (landmarks, dense) of the mean face turned by ``yaw`` and placed in ``box``."""
+    layout = load_uv_layout()
+    prediction = mean_face_prediction(box, layout)
+    centre = prediction.dense.mean(axis=0)
+    rotation = _rotation_y(yaw)
+    return ((prediction.landmarks - centre) @ rotation.T + centre,
+            (prediction.dense - centre) @ rotation.T + centre)
+
+
+def _sample(yaw: float = 0.0, name: str = "face") -> EvalSample:
+    landmarks, dense = _face(yaw)
+    return EvalSample(name, np.zeros((320, 320, 3), np.uint8), landmarks, yaw, dense)
+
+
+class Shifted:
+    """Predicts the ground truth of the current sample plus a fixed offset."""
+
+    def __init__(self, sample: EvalSample, offset=(0.0, 0.0, 0.0)) -> None:
+        self.sample, self.offset = sample, np.asarray(offset)
+
+    def __call__(self, image, bbox) -> Prediction:
+        return Prediction(self.sample.landmarks + self.offset, self.sample.dense + self.offset)
+
+
+def _scores(sample: EvalSample, offset) -> dict:
+    report = evaluate_samples([sample], {"p": Shifted(sample, offset)}, "unit")
+    return report.records[0]
+
+
+def test_perfect_predictor_scores_zero():
+    record = _scores(_sample(20.0), (0, 0, 0))
+    for metric in ("nme2d", "nme3d", "dense_nme", "reconstruction_nme"):
+        assert record[metric] == pytest.approx(0.0, abs=1e-9), metric
+
+
+def test_shifted_predictor_scores_the_analytic_nme():
+    sample = _sample(10.0)
+    dx, dy = 3.0, -4.0
+    record = _scores(sample, (dx, dy, 0.0))
+    xy = sample.landmarks[:, :2]
+    w, h = xy.max(axis=0) - xy.min(axis=0)
+    expected = math.hypot(dx, dy) / math.sqrt(w * h)
+    assert record["nme2d"] == pytest.approx(expected, rel=1e-9)
+    assert record["nme3d"] == pytest.approx(expected, rel=1e-9)
+    assert record["dense_nme"] == pytest.approx(expected, rel=1e-9)
+    # a rigid shift is removed by the alignment of the reconstruction metric
+    assert record["reconstruction_nme"] == pytest.approx(0.0, abs=1e-9)
+    # a depth offset is not an error (the depth origin is arbitrary)
+    assert _scores(sample, (0, 0, 25.0))["nme3d"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_reconstruction_nme_ignores_similarity_but_not_shape():
+    landmarks, dense = _face(0.0)
+    rotation = _rotation_y(30.0) @ np.array([[1, 0, 0], [0, 0.96, -0.28], [0, 0.28, 0.96]])
+    moved = 1.3 * dense @ rotation.T + np.array([5.0, -7.0, 11.0])
+    iod = metrics.interocular_distance(landmarks)
+    assert metrics.reconstruction_nme(moved, dense, iod) == pytest.approx(0.0, abs=1e-8)
+    squashed = dense * np.array([1.0, 1.0, 0.5])
+    assert metrics.reconstruction_nme(squashed, dense, iod) > 0.01
+
+
+def test_yaw_buckets_and_published_mean():
+    assert [metrics.yaw_bucket(y) for y in (0, 30, 30.01, -45, 60, 60.5, -89, 120)] == [
+        "[0,30]", "[0,30]", "(30,60]", "(30,60]", "(30,60]", "(60,90]", "(60,90]", "(60,90]"]
+    summary = metrics.summarise_by_yaw([0.01, 0.03, 0.04, 0.08], [5, -20, 45, 80])
+    assert summary["buckets"] == pytest.approx({"[0,30]": 0.02, "(30,60]": 0.04, "(60,90]": 0.08})
+    assert summary["counts"] == {"[0,30]": 2, "(30,60]": 1, "(60,90]": 1}
+    assert summary["balanced_mean"] == pytest.approx((0.02 + 0.04 + 0.08) / 3)
+    assert summary["mean"] == pytest.approx(0.04)
+
+
+def test_ced_is_monotone_from_zero_to_one():
+    errors = np.random.default_rng(0).gamma(2.0, 0.01, size=500)
+    thresholds, fractions = metrics.ced_curve(errors, max_threshold=0.2)
+    assert np.all(np.diff(fractions) >= 0)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert metrics.ced_curve(errors, thresholds=[np.median(errors)])[1][0] == 0.5
+    assert metrics.ced_curve(errors, thresholds=[errors.max()])[1][0] == 1.0
+    assert 0 < metrics.ced_auc(errors) < 1
+
+
+def test_similarity_transform_recovers_a_known_one():
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(100, 3))
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    rotation = q * np.sign(np.linalg.det(q))
+    scale, rot, shift = metrics.similarity_transform(points, 2.5 * points @ rotation.T + [1, 2, 3])
+    assert scale == pytest.approx(2.5) and np.allclose(rot, rotation) and np.allclose(shift, [1, 2, 3])
+
+
+def test_mean_face_baseline_fills_the_box():
+    box = (50.0, 60.0, 170.0, 200.0)
+    prediction = mean_face_prediction(box)
+    assert prediction.landmarks.shape == (68, 3) and prediction.dense.shape == (43867, 3)
+    xy = prediction.landmarks[:, :2]
+    np.testing.assert_allclose([*xy.min(axis=0), *xy.max(axis=0)], box, atol=1e-9)
+    assert np.argmax(prediction.landmarks[:, 2]) in range(27, 36)     # the nose is closest
+    assert prediction.landmarks[8, 1] > prediction.landmarks[30, 1] > prediction.landmarks[19, 1]
+
+
+def _write_fake_aflw2000(folder, yaws=(0.0, -40.0, 75.0)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index, yaw in enumerate(yaws):
+        landmarks, _ = _face(yaw)
+        name = f"image{index:05d}"
+        cv2.imwrite(str(folder / f"{name}.jpg"), rng.integers(0, 255, (320, 320, 3), dtype=np.uint8))
+        pose = np.zeros((1, 7))
+        pose[0, 1] = math.radians(yaw)
+        scipy.io.savemat(str(folder / f"{name}.mat"), {"pt3d_68": landmarks.T, "Pose_Para": pose})
+
+
+def test_aflw2000_folder_reading(tmp_path):
+    _write_fake_aflw2000(tmp_path)
+    samples = list(aflw2000_samples(tmp_path))
+    assert [s.name for s in samples] == ["image00000", "image00001", "image00002"]
+    assert [round(s.yaw_deg, 6) for s in samples] == [0.0, -40.0, 75.0]
+    assert samples[0].landmarks.shape == (68, 3) and samples[0].image.shape == (320, 320, 3)
+    landmarks, yaw = read_aflw2000_annotation(tmp_path / "image00001.mat")
+    np.testing.assert_allclose(landmarks, _face(-40.0)[0])
+
+
+@pytest.fixture()
+def tiny_weights(tmp_path):
+    import torch
+
+    from engine.models.resfcn256 import ResFCN256, ResFCN256Config
+    from engine.weights import save_weights
+
+    torch.manual_seed(0)
+    config = ResFCN256Config(base_width=2)
+    return save_weights(ResFCN256(config), tmp_path / "tiny.safetensors", config,
+                        {"data": {"seeds": [0, 99]}})
+
+
+def test_prnet_eval_on_a_fake_aflw2000_folder(tmp_path, tiny_weights, capsys):
+    folder = tmp_path / "AFLW2000"
+    _write_fake_aflw2000(folder)
+    out = tmp_path / "eval"
+    assert eval_main([str(tiny_weights), "--aflw2000", str(folder), "-o", str(out),
+                      "--device", "cpu", "--no-progress"]) == 0
+    results = json.loads((out / "aflw2000" / "results.json").read_text())
+    assert results["faces"] == 3
+    model, baseline = results["results"]["model"], results["results"]["mean_face"]
+    assert model["nme2d"]["counts"] == {"[0,30]": 1, "(30,60]": 1, "(60,90]": 1}
+    assert model["nme2d"]["balanced_mean"] > 0.01           # an untrained network is bad
+    # The frontal GT is the mean face in the box, so the baseline is exact there.
+    assert baseline["nme2d"]["buckets"]["[0,30]"] < 1e-9
+    assert baseline["nme2d"]["buckets"]["(60,90]"] > baseline["nme2d"]["buckets"]["[0,30]"]
+    for metric in ("nme2d", "nme3d"):
+        assert (out / "aflw2000" / f"ced_{metric}.png").stat().st_size > 1000
+    assert "mean_face" in capsys.readouterr().out
+
+
+def test_synthetic_seeds_must_be_disjoint_from_training():
+    check_seeds_disjoint({"data": {"seeds": [0, 99]}}, 100, 10)
+    with pytest.raises(DatasetError, match="overlap"):
+        check_seeds_disjoint({"data": {"seeds": [0, 99]}}, 95, 10)
+
+
+def _run_error(capsys, argv) -> str:
+    code = eval_main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    _write_fake_aflw2000(folder, yaws=(0.0,))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["--baseline-only", "-o", str(tmp_path / "eval"), "--no-progress"]
+    assert "no images" in _run_error(capsys, base + ["--aflw2000", str(empty)])
+    assert "does not exist" in _run_error(capsys, base + ["--aflw2000", str(tmp_path / "nope")])
+
+    (folder / "image00000.mat").write_bytes(b"this is not a mat file")
+    assert "image00000.mat" in _run_error(capsys, base + ["--aflw2000", str(folder)])
+
+    (folder / "image00000.mat").unlink()
+    assert "not found" in _run_error(capsys, base + ["--aflw2000", str(folder)])
+
+    scipy.io.savemat(str(folder / "image00000.mat"), {"pt3d_68": np.zeros((2, 68)),
+                                                      "Pose_Para": np.zeros((1, 7))})
+    assert "(3, 68)" in _run_error(capsys, base + ["--aflw2000", str(folder)])
+
+    scipy.io.savemat(str(folder / "image00000.mat"), {"pt3d_68": np.zeros((3, 68))})
+    assert "Pose_Para" in _run_error(capsys, base + ["--aflw2000", str(folder)])
+
+    assert "not found" in _run_error(capsys, [str(tmp_path / "missing.safetensors"),
+                                              "--aflw2000", str(folder), "-o", str(tmp_path / "e")])

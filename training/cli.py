@@ -1,0 +1,161 @@
+"""Command lines: ``prnet-train`` and ``prnet-eval``.
+
+Errors the user can act on (:class:`engine.errors.PRNetError`) are printed as one
+line without a traceback and give exit code 1; a bad command line gives 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Sequence
+
+from engine.errors import PRNetError
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _json_arg(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PRNetError(f"--synthetic-config is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise PRNetError("--synthetic-config must be a JSON object")
+    return value
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prnet-train",
+        description="Train ResFCN256 (PRNet) from a JSON config, or render a synthetic cache. "
+                    "Multi-GPU: torchrun --nproc_per_node=N -m training.train CONFIG")
+    parser.add_argument("config", nargs="?",
+                        help="training config (JSON file, or a shipped name: tiny, default)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    parser.add_argument("--output-dir", help="override the config's output_dir")
+    parser.add_argument("--steps", type=int, help="override train.steps (total)")
+    parser.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:N)")
+    parser.add_argument("--workers", type=int, help="override train.workers (data loader processes)")
+    parser.add_argument("--stop-after", type=int, metavar="STEP",
+                        help="stop this session at STEP (checkpoint, no export); resume later")
+    parser.add_argument("--no-export", action="store_true", help="do not write weights.safetensors")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cache = parser.add_argument_group("synthetic cache (instead of training)")
+    cache.add_argument("--make-cache", metavar="FOLDER",
+                       help="render synthetic samples into FOLDER (for data.source synthetic_cache)")
+    cache.add_argument("--count", type=int, help="number of samples to render")
+    cache.add_argument("--base-seed", type=int, help="seed of the first sample (default: the "
+                       "config's data.base_seed, else 0)")
+    cache.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
+    cache.add_argument("--synthetic-config", help="JSON object of SyntheticConfig overrides")
+    return parser
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from .train import load_config, train
+
+        config = load_config(args.config) if args.config else None
+        if args.make_cache:
+            from .datasets import make_synthetic_cache
+
+            if not args.count:
+                parser.error("--make-cache needs --count N")
+            base_seed = args.base_seed if args.base_seed is not None else (
+                config.data.base_seed if config else 0)
+            overrides = _json_arg(args.synthetic_config)
+            if overrides is None and config is not None:
+                overrides = config.data.synthetic
+            folder = make_synthetic_cache(args.make_cache, args.count, base_seed, overrides,
+                                          args.image_format, workers=args.workers or 0,
+                                          progress=not args.no_progress)
+            print(f"wrote {args.count} samples (seeds {base_seed}..{base_seed + args.count - 1}) "
+                  f"to {folder}")
+            return 0
+        if config is None:
+            parser.error("give a CONFIG (or --make-cache FOLDER --count N)")
+        overrides = {}
+        if args.output_dir:
+            overrides["output_dir"] = args.output_dir
+        if args.steps is not None:
+            overrides["train.steps"] = args.steps
+        if args.device:
+            overrides["train.device"] = args.device
+        if args.workers is not None:
+            overrides["train.workers"] = args.workers
+        if overrides:
+            config = config.with_overrides(**overrides)
+        result = train(config, resume=args.resume, progress=not args.no_progress,
+                       stop_after=args.stop_after, export=not args.no_export)
+    except PRNetError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted; continue with --resume (from the last checkpoint)")
+    if result.weights is not None:
+        print(f"weights: {result.weights}")
+    return 0
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prnet-eval",
+        description="Evaluate a weights file (.safetensors, or a training checkpoint .pt) on an "
+                    "AFLW2000-3D-style folder and/or held-out synthetic faces, beside the "
+                    "mean-face baseline. Writes results.json, per_face.csv and CED PNGs.")
+    parser.add_argument("weights", nargs="?", help="weights file (omit with --baseline-only)")
+    parser.add_argument("--aflw2000", metavar="FOLDER", help="folder of NAME.jpg + NAME.mat "
+                        "(pt3d_68, Pose_Para)")
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="also evaluate on N held-out synthetic faces")
+    parser.add_argument("--synthetic-seed", type=int, default=None,
+                        help="seed of the first synthetic test face (default 1000000000)")
+    parser.add_argument("--synthetic-config", help="JSON object of SyntheticConfig overrides")
+    parser.add_argument("--output", "-o", default="eval", help="output folder (default ./eval)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images of the folder")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the mean-face baseline")
+    parser.add_argument("--baseline-only", action="store_true", help="score only the baseline")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    parser = eval_parser()
+    args = parser.parse_args(argv)
+    if not args.weights and not args.baseline_only:
+        parser.error("give a WEIGHTS file (or --baseline-only)")
+    if args.baseline_only and args.no_baseline:
+        parser.error("--baseline-only and --no-baseline exclude each other")
+    try:
+        from .evaluate import EVAL_BASE_SEED, evaluate, format_summary
+
+        results = evaluate(None if args.baseline_only else args.weights, args.output,
+                           aflw2000=args.aflw2000, synthetic=args.synthetic,
+                           synthetic_seed=(EVAL_BASE_SEED if args.synthetic_seed is None
+                                           else args.synthetic_seed),
+                           synthetic_config=_json_arg(args.synthetic_config), device=args.device,
+                           baseline=not args.no_baseline, limit=args.limit,
+                           progress=not args.no_progress)
+    except PRNetError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    for result in results:
+        print(format_summary(result))
+    print(f"results in {args.output}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(train_main())

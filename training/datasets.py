@@ -1,0 +1,432 @@
+"""Training data: (image, position map) pairs as tensors, from three sources.
+
+- :class:`SyntheticDataset`: rendered on the fly, sample ``i`` is
+  ``training.synthetic.generate_sample(base_seed + i)`` (deterministic);
+- :class:`CachedDataset`: a folder written by :func:`make_synthetic_cache`
+  (``NNNNNNNN.jpg`` + ``NNNNNNNN.npz`` per sample and a ``manifest.json``);
+- :class:`W300LPDataset`: a 300W-LP folder (``<root>/<subset>/NAME.jpg`` + ``NAME.mat``)
+  turned into crops and position maps by ``training.groundtruth.sample_from_300wlp``.
+
+Every item is a dict with ``image`` (3, 256, 256) float32 RGB in [0, 1] and
+``position_map`` (3, 256, 256) float32 in crop pixels (what ResFCN256 outputs).
+A sample that fails to load becomes a :class:`BadSample` instead of stopping the
+run; :func:`collate_skipping_bad` drops it from the batch and reports it, and the
+trainer counts it. Items are addressed by ``(index, augment_seed)`` keys (see
+:class:`ResumableBatchSampler`) so that augmentations are reproducible whatever
+the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from engine.errors import AssetError, PRNetError
+from engine.fileio import atomic_write_text, atomic_write_with
+
+from .augment import AugmentConfig, augment
+
+log = logging.getLogger(__name__)
+
+MAP_SIZE = 256
+# The eight image folders of 300W-LP (the "landmarks" and "Code" folders are not samples).
+W300LP_SUBSETS = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+MANIFEST = "manifest.json"
+
+
+class DatasetError(PRNetError):
+    """A data folder or sample file is missing, empty or malformed."""
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """A sample that could not be loaded (kept picklable for loader workers)."""
+
+    index: int
+    reason: str
+
+
+# ----------------------------------------------------------------------------- conversion
+
+def validate_pair(image: np.ndarray, position_map: np.ndarray, where: str) -> None:
+    if image.shape != (MAP_SIZE, MAP_SIZE, 3) or image.dtype != np.uint8:
+        raise DatasetError(f"{where}: image is {image.shape} {image.dtype}, expected "
+                           f"({MAP_SIZE}, {MAP_SIZE}, 3) uint8")
+    if position_map.shape != (MAP_SIZE, MAP_SIZE, 3):
+        raise DatasetError(f"{where}: position map is {position_map.shape}, expected "
+                           f"({MAP_SIZE}, {MAP_SIZE}, 3)")
+    if not np.all(np.isfinite(position_map)):
+        raise DatasetError(f"{where}: position map has NaN or infinite values")
+
+
+def to_tensors(image: np.ndarray, position_map: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (H, W, 3) RGB and (H, W, 3) pixels -> float32 (3, H, W) in [0, 1] and (3, H, W) pixels."""
+    image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+    map_t = torch.from_numpy(np.ascontiguousarray(
+        np.asarray(position_map, dtype=np.float32).transpose(2, 0, 1)))
+    return image_t, map_t
+
+
+def augment_seed(seed: int, data_pass: int, index: int) -> int:
+    """The augmentation seed of one visit of one sample (independent of workers and ranks)."""
+    return int(np.random.SeedSequence([seed, data_pass, index]).generate_state(1)[0])
+
+
+# ----------------------------------------------------------------------------- datasets
+
+class PositionMapDataset(Dataset):
+    """Base class: subclasses implement ``__len__`` and ``load(index) -> (image, position_map)``."""
+
+    def __init__(self, augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
+        self.augment_config = augment_config
+        self.skip_bad = skip_bad
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"source": type(self).__name__, "size": len(self)}
+
+    def __getitem__(self, key: int | tuple[int, int | None]) -> dict | BadSample:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        index = int(index)
+        try:
+            image, position_map = self.load(index)
+            validate_pair(image, position_map, f"sample {index}")
+            if self.augment_config is not None and self.augment_config.enabled and seed is not None:
+                image, position_map = augment(image, position_map, np.random.default_rng(seed),
+                                              self.augment_config)
+            image_t, map_t = to_tensors(image, position_map)
+        except AssetError:
+            raise  # a missing face-model file is not one bad sample: stop with its message
+        except Exception as exc:  # noqa: BLE001 - any failure of one sample is survivable
+            if not self.skip_bad:
+                raise
+            reason = f"{exc.__class__.__name__}: {exc}"
+            log.warning("skipping bad sample %d: %s", index, reason)
+            return BadSample(index, reason)
+        return {"image": image_t, "position_map": map_t, "index": index}
+
+
+@functools.lru_cache(maxsize=1)
+def _synthetic_module():
+    try:
+        from training import synthetic
+    except ImportError as exc:  # the generator is an optional part of the package
+        raise DatasetError(f"synthetic data needs training/synthetic.py ({exc})") from exc
+    return synthetic
+
+
+def _synthetic_config(overrides: dict | None):
+    synthetic = _synthetic_module()
+    if not overrides:
+        return None
+    try:
+        return synthetic.SyntheticConfig(**overrides)
+    except TypeError as exc:
+        raise DatasetError(f"bad synthetic config {overrides}: {exc}") from None
+
+
+class SyntheticDataset(PositionMapDataset):
+    """Rendered on the fly: item ``i`` is ``generate_sample(base_seed + i, config)``."""
+
+    def __init__(self, length: int, base_seed: int = 0, synthetic_config: dict | None = None,
+                 augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
+        super().__init__(augment_config, skip_bad)
+        if length <= 0:
+            raise DatasetError(f"synthetic dataset needs a positive number of samples, got {length}")
+        self.length = int(length)
+        self.base_seed = int(base_seed)
+        self.synthetic_overrides = dict(synthetic_config or {})
+        self._config = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def describe(self) -> dict:
+        return {"source": "synthetic", "size": self.length, "base_seed": self.base_seed,
+                "seeds": [self.base_seed, self.base_seed + self.length - 1],
+                "synthetic": self.synthetic_overrides}
+
+    def sample(self, index: int):
+        if self._config is None and self.synthetic_overrides:
+            self._config = _synthetic_config(self.synthetic_overrides)
+        return _synthetic_module().generate_sample(self.base_seed + index, self._config)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = self.sample(index)
+        return sample.image, sample.position_map
+
+
+def _cache_names(index: int) -> tuple[str, str]:
+    return f"{index:08d}.npz", f"{index:08d}"
+
+
+def write_cached_sample(folder: Path, index: int, image: np.ndarray, position_map: np.ndarray,
+                        landmarks: np.ndarray | None = None, params: dict | None = None,
+                        image_format: str = "jpg", jpeg_quality: int = 95) -> None:
+    """Write one sample as ``NNNNNNNN.<jpg|png>`` + ``NNNNNNNN.npz`` (each atomically)."""
+    import cv2
+
+    npz_name, stem = _cache_names(index)
+    validate_pair(image, position_map, f"cache sample {index}")
+    params_json = json.dumps(params or {}, default=lambda v: np.asarray(v).tolist())
+    arrays = {"position_map": np.asarray(position_map, dtype=np.float32), "params": np.array(params_json)}
+    if landmarks is not None:
+        arrays["landmarks"] = np.asarray(landmarks, dtype=np.float32)
+    atomic_write_with(folder / npz_name, lambda p: np.savez_compressed(str(p), **arrays))  # temp name ends in .npz
+    extension = ".png" if image_format == "png" else ".jpg"
+    options = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if extension == ".jpg" else []
+    ok, data = cv2.imencode(extension, image[:, :, ::-1], options)
+    if not ok:
+        raise DatasetError(f"could not encode cache image {stem}{extension}")
+    atomic_write_with(folder / f"{stem}{extension}", lambda p: p.write_bytes(data.tobytes()))
+
+
+def _make_one(args: tuple) -> int:
+    folder, index, seed, overrides, image_format = args
+    config = _synthetic_config(overrides)
+    sample = _synthetic_module().generate_sample(seed, config)
+    params = dict(getattr(sample, "params", {}) or {})
+    params["seed"] = seed
+    write_cached_sample(Path(folder), index, sample.image, sample.position_map,
+                        getattr(sample, "landmarks", None), params, image_format)
+    return index
+
+
+def make_synthetic_cache(folder: str | os.PathLike, count: int, base_seed: int = 0,
+                         synthetic_config: dict | None = None, image_format: str = "jpg",
+                         workers: int = 0, progress: bool = True) -> Path:
+    """Render ``count`` synthetic samples (seeds base_seed..base_seed+count-1) into ``folder``.
+
+    Samples already on disk are kept, so an interrupted run can simply be repeated.
+    The manifest is written last; :class:`CachedDataset` reads the folder either way.
+    """
+    from tqdm import tqdm
+
+    if count <= 0:
+        raise DatasetError(f"--count must be positive, got {count}")
+    if image_format not in ("jpg", "png"):
+        raise DatasetError(f"cache image format must be jpg or png, got '{image_format}'")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / MANIFEST
+    if manifest_path.is_file():
+        old = json.loads(manifest_path.read_text())
+        if old.get("base_seed") != base_seed or old.get("synthetic") != (synthetic_config or {}):
+            raise DatasetError(f"{folder} already holds a cache with other settings "
+                               f"(base_seed {old.get('base_seed')}); use another folder")
+    extension = "png" if image_format == "png" else "jpg"
+    todo = [(str(folder), i, base_seed + i, synthetic_config or {}, image_format) for i in range(count)
+            if not ((folder / _cache_names(i)[0]).is_file()
+                    and (folder / f"{_cache_names(i)[1]}.{extension}").is_file())]
+    bar = tqdm(total=count, initial=count - len(todo), desc="rendering", unit="sample",
+               disable=not progress)
+    if workers > 0 and todo:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(_make_one, todo, chunksize=4):
+                bar.update(1)
+    else:
+        for args in todo:
+            _make_one(args)
+            bar.update(1)
+    bar.close()
+    manifest = {"format": "prnet-synthetic-cache/1", "count": count, "base_seed": base_seed,
+                "seeds": [base_seed, base_seed + count - 1], "synthetic": synthetic_config or {},
+                "image_format": extension}
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    return folder
+
+
+class CachedDataset(PositionMapDataset):
+    """A folder of ``NNNNNNNN.npz`` (``position_map``) + ``NNNNNNNN.jpg|png`` (the crop)."""
+
+    def __init__(self, folder: str | os.PathLike, augment_config: AugmentConfig | None = None,
+                 skip_bad: bool = True) -> None:
+        super().__init__(augment_config, skip_bad)
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise DatasetError(f"cache folder '{self.folder}' does not exist; create it with "
+                               f"`prnet-train --make-cache {self.folder} --count N`")
+        self.files = sorted(self.folder.glob("*.npz"))
+        if not self.files:
+            raise DatasetError(f"cache folder '{self.folder}' has no .npz samples; create it with "
+                               f"`prnet-train --make-cache {self.folder} --count N`")
+        manifest = self.folder / MANIFEST
+        self.manifest = json.loads(manifest.read_text()) if manifest.is_file() else {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> dict:
+        return {"source": "synthetic_cache", "path": str(self.folder), "size": len(self.files),
+                **{k: self.manifest[k] for k in ("base_seed", "seeds", "synthetic") if k in self.manifest}}
+
+    def read(self, index: int) -> dict:
+        import cv2
+
+        npz = self.files[index]
+        image_path = next((npz.with_suffix(s) for s in IMAGE_SUFFIXES if npz.with_suffix(s).is_file()),
+                          None)
+        if image_path is None:
+            raise DatasetError(f"{npz}: no image beside it ({npz.stem}.jpg or .png)")
+        with np.load(npz) as data:
+            if "position_map" not in data:
+                raise DatasetError(f"{npz}: no 'position_map' array")
+            out = {name: data[name] for name in data.files}
+        bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DatasetError(f"{image_path}: not a readable image")
+        out["image"] = np.ascontiguousarray(bgr[:, :, ::-1])
+        out["position_map"] = out["position_map"].astype(np.float32)
+        return out
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        data = self.read(index)
+        return data["image"], data["position_map"]
+
+
+@functools.lru_cache(maxsize=1)
+def _bfm_model():
+    from training.morphable_model import load_bfm_from_assets
+
+    return load_bfm_from_assets()
+
+
+def list_300wlp(root: str | os.PathLike, subsets: Sequence[str] | None = None) -> list[Path]:
+    """The images of a 300W-LP folder: ``<root>/<subset>/*.jpg`` (each needs a ``.mat`` beside it)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"300W-LP folder '{root}' does not exist")
+    if subsets:
+        folders = [root / name for name in subsets]
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            raise DatasetError(f"300W-LP subset folder(s) not found: {', '.join(missing)}")
+    else:
+        folders = [root / name for name in W300LP_SUBSETS if (root / name).is_dir()]
+        if not folders:  # a custom folder: any sub-folder with images, or the root itself
+            folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name != "landmarks") + [root]
+    images = sorted(p for folder in folders for p in folder.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise DatasetError(f"no images found in '{root}' (expected <root>/<subset>/NAME.jpg + NAME.mat, "
+                           f"subsets {', '.join(W300LP_SUBSETS)})")
+    return images
+
+
+class W300LPDataset(PositionMapDataset):
+    """300W-LP images + 3DMM fits through ``training.groundtruth.sample_from_300wlp``."""
+
+    def __init__(self, root: str | os.PathLike, subsets: Sequence[str] | None = None,
+                 augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
+        super().__init__(augment_config, skip_bad)
+        self.root = Path(root)
+        self.subsets = list(subsets) if subsets else None
+        self.images = list_300wlp(self.root, self.subsets)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def describe(self) -> dict:
+        return {"source": "300wlp", "path": str(self.root), "subsets": self.subsets,
+                "size": len(self.images)}
+
+    def sample(self, index: int):
+        from training.groundtruth import sample_from_300wlp
+
+        image_path = self.images[index]
+        mat_path = image_path.with_suffix(".mat")
+        if not mat_path.is_file():
+            raise DatasetError(f"{image_path}: no annotation {mat_path.name} beside it")
+        return sample_from_300wlp(image_path, mat_path, _bfm_model())
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = self.sample(index)
+        return sample.image, sample.position_map
+
+
+# ----------------------------------------------------------------------------- batching
+
+def collate_skipping_bad(items: Sequence[dict | BadSample | None]) -> dict[str, Any]:
+    """Stack the good items; ``skipped`` lists the (index, reason) of the bad ones."""
+    good = [item for item in items if isinstance(item, dict)]
+    skipped = [(item.index, item.reason) if isinstance(item, BadSample) else (-1, "no sample")
+               for item in items if not isinstance(item, dict)]
+    if good:
+        images = torch.stack([item["image"] for item in good])
+        maps = torch.stack([item["position_map"] for item in good])
+    else:
+        images = torch.zeros((0, 3, MAP_SIZE, MAP_SIZE))
+        maps = torch.zeros((0, 3, MAP_SIZE, MAP_SIZE))
+    indices = torch.tensor([item["index"] for item in good], dtype=torch.long)
+    return {"image": images, "position_map": maps, "index": indices, "skipped": skipped}
+
+
+class ResumableBatchSampler(Sampler):
+    """Fixed-size batches of ``(index, augment_seed)`` keys, for one rank, from any step on.
+
+    The samples form an endless stream of passes over the dataset (each pass a
+    permutation seeded by ``(seed, pass)`` when ``shuffle``; padded to a multiple
+    of ``world_size`` and dealt round-robin to the ranks, as DistributedSampler
+    does). Batch ``b`` of rank ``r`` is a pure function of those numbers, so a
+    resumed run starting at ``start_batch`` sees exactly the batches an
+    uninterrupted one would have.
+    """
+
+    def __init__(self, dataset_size: int, batch_size: int, num_batches: int, seed: int = 0,
+                 shuffle: bool = True, rank: int = 0, world_size: int = 1, start_batch: int = 0,
+                 augment: bool = True) -> None:
+        if dataset_size <= 0:
+            raise DatasetError("the dataset is empty")
+        self.dataset_size = dataset_size
+        self.batch_size = batch_size
+        self.num_batches = num_batches
+        self.seed = seed
+        self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+        self.start_batch = start_batch
+        self.augment = augment
+        self.per_rank = math.ceil(dataset_size / world_size)
+
+    @property
+    def batches_per_pass(self) -> int:
+        return math.ceil(self.per_rank / self.batch_size)
+
+    @functools.lru_cache(maxsize=2)
+    def _rank_order(self, data_pass: int) -> np.ndarray:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, data_pass]).permutation(self.dataset_size)
+        else:
+            order = np.arange(self.dataset_size)
+        padded = np.resize(order, self.per_rank * self.world_size)  # repeats from the start
+        return padded[self.rank::self.world_size]
+
+    def keys(self, batch: int) -> list[tuple[int, int | None]]:
+        keys = []
+        for k in range(batch * self.batch_size, (batch + 1) * self.batch_size):
+            data_pass, offset = divmod(k, self.per_rank)
+            index = int(self._rank_order(data_pass)[offset])
+            keys.append((index, augment_seed(self.seed, data_pass, index) if self.augment else None))
+        return keys
+
+    def __iter__(self) -> Iterator[list[tuple[int, int | None]]]:
+        for batch in range(self.start_batch, self.num_batches):
+            yield self.keys(batch)
+
+    def __len__(self) -> int:
+        return max(self.num_batches - self.start_batch, 0)

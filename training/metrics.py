@@ -1,0 +1,163 @@
+"""Alignment and reconstruction metrics (pure NumPy).
+
+Conventions (those of the PRNet / 3DDFA evaluations on AFLW2000-3D):
+
+- **NME 2D / 3D (68 points)**: mean over the 68 landmarks of the Euclidean error,
+  divided by ``sqrt(w * h)`` of the ground-truth 2D landmark box. For 3D the depth
+  origin is arbitrary in both the prediction and the ground truth, so the mean z
+  difference is removed first (a z translation only; x and y are not touched).
+- **yaw buckets**: ``|yaw|`` in degrees in [0, 30], (30, 60], (60, 90]; faces
+  beyond 90 degrees go to the last bucket (as in 3DDFA's protocol). The published
+  "mean" is the mean of the three bucket means (balanced across poses).
+- **dense NME**: the same as NME 3D but over the 43,867 dense face points.
+- **reconstruction NME** (Florence style): the predicted dense points are aligned
+  to the ground-truth ones by a similarity (rotation, translation, scale), first
+  with the known UV correspondences (Umeyama) and then refined by a few ICP
+  iterations with nearest neighbours; the error is the mean distance of each
+  aligned predicted point to its nearest ground-truth point, divided by the
+  **outer interocular distance** (3D distance between GT landmarks 37 and 46,
+  i.e. indices 36 and 45) as in the PRNet paper's Florence table.
+- **CED**: the fraction of samples whose error is <= each threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+YAW_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("[0,30]", 0.0, 30.0), ("(30,60]", 30.0, 60.0), ("(60,90]", 60.0, float("inf")))
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def bbox_size(landmarks: np.ndarray) -> float:
+    """``sqrt(w * h)`` of the tight 2D box of (N, >=2) points."""
+    xy = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    width, height = xy.max(axis=0) - xy.min(axis=0)
+    return float(np.sqrt(max(width, 0.0) * max(height, 0.0)))
+
+
+def interocular_distance(landmarks: np.ndarray) -> float:
+    """3D (or 2D, if only x, y are given) distance between the outer eye corners of 68 landmarks."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    return float(np.linalg.norm(points[OUTER_EYE_CORNERS[0]] - points[OUTER_EYE_CORNERS[1]]))
+
+
+def point_errors(prediction: np.ndarray, target: np.ndarray, dims: int = 2,
+                 remove_z_offset: bool = True) -> np.ndarray:
+    """Per-point Euclidean errors over the first ``dims`` coordinates (2 or 3)."""
+    pred = np.asarray(prediction, dtype=np.float64)[:, :dims]
+    gt = np.asarray(target, dtype=np.float64)[:, :dims]
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and target {gt.shape} differ")
+    if dims == 3 and remove_z_offset:
+        pred = pred.copy()
+        pred[:, 2] -= (pred[:, 2] - gt[:, 2]).mean()
+    return np.linalg.norm(pred - gt, axis=1)
+
+
+def nme(prediction: np.ndarray, target: np.ndarray, normaliser: float, dims: int = 2,
+        remove_z_offset: bool = True) -> float:
+    """Mean point error divided by ``normaliser`` (e.g. :func:`bbox_size` of the GT landmarks)."""
+    if not normaliser > 0:
+        raise ValueError(f"normaliser must be positive, got {normaliser}")
+    return float(point_errors(prediction, target, dims, remove_z_offset).mean() / normaliser)
+
+
+def yaw_bucket(yaw_deg: float) -> str:
+    """The name of the |yaw| bucket of a pose (degrees)."""
+    value = abs(float(yaw_deg))
+    for name, low, high in YAW_BUCKETS:
+        if (low == 0.0 and value <= high) or low < value <= high:
+            return name
+    return YAW_BUCKETS[-1][0]
+
+
+def summarise_by_yaw(errors: np.ndarray, yaws_deg: np.ndarray) -> dict:
+    """Per-bucket mean errors, their mean (the published number) and the overall mean."""
+    errors = np.asarray(errors, dtype=np.float64)
+    buckets = np.array([yaw_bucket(y) for y in np.asarray(yaws_deg, dtype=np.float64)])
+    out: dict = {"buckets": {}, "counts": {}}
+    for name, _, _ in YAW_BUCKETS:
+        chosen = errors[buckets == name]
+        out["buckets"][name] = float(chosen.mean()) if chosen.size else None
+        out["counts"][name] = int(chosen.size)
+    present = [v for v in out["buckets"].values() if v is not None]
+    out["balanced_mean"] = float(np.mean(present)) if present else None
+    out["mean"] = float(errors.mean()) if errors.size else None
+    out["median"] = float(np.median(errors)) if errors.size else None
+    return out
+
+
+def ced_curve(errors: np.ndarray, thresholds: np.ndarray | None = None,
+              max_threshold: float = 0.1, steps: int = 101) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error distribution: (thresholds, fraction of errors <= each threshold)."""
+    errors = np.sort(np.asarray(errors, dtype=np.float64))
+    if thresholds is None:
+        thresholds = np.linspace(0.0, max_threshold, steps)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if errors.size == 0:
+        return thresholds, np.zeros_like(thresholds)
+    return thresholds, np.searchsorted(errors, thresholds, side="right") / errors.size
+
+
+def ced_auc(errors: np.ndarray, max_threshold: float = 0.07, steps: int = 1001) -> float:
+    """Area under the CED curve up to ``max_threshold``, normalised to [0, 1]."""
+    thresholds, fractions = ced_curve(errors, max_threshold=max_threshold, steps=steps)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
+    return float(trapezoid(fractions, thresholds) / max_threshold)
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray,
+                         with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares ``target ~ s R source + t`` for corresponding (N, 3) points (Umeyama 1991)."""
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1.0
+    rotation = u @ sign @ vt
+    variance = (src_c ** 2).sum() / len(src)
+    scale = float(np.trace(np.diag(singular) @ sign) / variance) if with_scale and variance > 0 else 1.0
+    translation = dst_mean - scale * rotation @ src_mean
+    return scale, rotation, translation
+
+
+def apply_similarity(points: np.ndarray, scale: float, rotation: np.ndarray,
+                     translation: np.ndarray) -> np.ndarray:
+    return scale * np.asarray(points, dtype=np.float64) @ rotation.T + translation
+
+
+def icp_align(source: np.ndarray, target: np.ndarray, iterations: int = 3,
+              corresponding: bool = True, with_scale: bool = True) -> np.ndarray:
+    """``source`` moved onto ``target`` by a similarity: Umeyama on the given correspondences
+    (when ``corresponding``), then ``iterations`` rounds of nearest-neighbour ICP."""
+    from scipy.spatial import cKDTree
+
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    if corresponding:
+        src = apply_similarity(src, *similarity_transform(src, dst, with_scale))
+    else:  # no correspondences: start from matching centroids
+        src = src - src.mean(axis=0) + dst.mean(axis=0)
+    if iterations > 0:
+        tree = cKDTree(dst)
+        for _ in range(iterations):
+            _, nearest = tree.query(src)
+            src = apply_similarity(src, *similarity_transform(src, dst[nearest], with_scale))
+    return src
+
+
+def reconstruction_nme(prediction: np.ndarray, target: np.ndarray, normaliser: float,
+                       icp_iterations: int = 3) -> float:
+    """Mean nearest-neighbour distance after similarity alignment, over ``normaliser``."""
+    from scipy.spatial import cKDTree
+
+    if not normaliser > 0:
+        raise ValueError(f"normaliser must be positive, got {normaliser}")
+    aligned = icp_align(prediction, target, iterations=icp_iterations)
+    distances, _ = cKDTree(np.asarray(target, dtype=np.float64)).query(aligned)
+    return float(distances.mean() / normaliser)
