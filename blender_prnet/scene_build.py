@@ -1,0 +1,155 @@
+"""Create the Blender data for one face from a FaceGeometry (the bpy half of the importer).
+
+Everything made is recorded in a :class:`Created` so that a failure half-way
+removes it all again: an import either completes or leaves the file untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from .facebuild import FaceGeometry, nearest_vertices
+from .landmarks import LANDMARK_NAMES
+
+LANDMARK_EMPTY_SIZE = 0.003  # metres
+FACE_PROPERTY = "prnet_face"  # custom property marking our face objects
+
+
+@dataclass
+class Created:
+    """Datablocks made by one import, for undoing a failed one."""
+
+    objects: list = field(default_factory=list)
+    meshes: list = field(default_factory=list)
+    materials: list = field(default_factory=list)
+    images: list = field(default_factory=list)
+    collections: list = field(default_factory=list)
+
+    def remove_all(self) -> None:
+        for obj in self.objects:
+            if obj is not None and obj.name in bpy.data.objects:
+                bpy.data.objects.remove(obj, do_unlink=True)
+        for block, store in ((self.meshes, bpy.data.meshes), (self.materials, bpy.data.materials),
+                             (self.images, bpy.data.images),
+                             (self.collections, bpy.data.collections)):
+            for item in block:
+                if item is not None and item.name in store:
+                    store.remove(item)
+        for block in (self.objects, self.meshes, self.materials, self.images, self.collections):
+            block.clear()
+
+
+def make_mesh(name: str, geometry: FaceGeometry) -> bpy.types.Mesh:
+    """The triangle mesh with its UV map and vertex colours, filled with foreach_set (fast)."""
+    mesh = bpy.data.meshes.new(name)
+    vertex_count = len(geometry.vertices)
+    triangle_count = len(geometry.triangles)
+    mesh.vertices.add(vertex_count)
+    mesh.vertices.foreach_set("co", geometry.vertices.ravel())
+    mesh.loops.add(triangle_count * 3)
+    mesh.loops.foreach_set("vertex_index", geometry.triangles.ravel())
+    mesh.polygons.add(triangle_count)
+    mesh.polygons.foreach_set("loop_start", np.arange(0, triangle_count * 3, 3, dtype=np.int32))
+    uv_layer = mesh.uv_layers.new(name="UVMap")
+    uv_layer.data.foreach_set("uv", geometry.loop_uvs.ravel())
+    colors = mesh.color_attributes.new("Col", 'FLOAT_COLOR', 'POINT')
+    colors.data.foreach_set("color", geometry.colors.ravel())
+    mesh.update(calc_edges=True)
+    mesh.validate(clean_customdata=False)
+    mesh.polygons.foreach_set("use_smooth", np.ones(triangle_count, dtype=bool))
+    return mesh
+
+
+def make_texture_image(name: str, geometry: FaceGeometry) -> bpy.types.Image:
+    """The UV texture as an image packed into the .blend (no file on disk needed)."""
+    size = geometry.texture_size
+    image = bpy.data.images.new(name, width=size, height=size, alpha=False)
+    image.pixels.foreach_set(geometry.texture_pixels)
+    image.update()
+    image.pack()
+    return image
+
+
+def make_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
+    """Principled BSDF whose Base Color is the packed texture."""
+    material = bpy.data.materials.new(name)
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True  # always on (and deprecated) from Blender 5.0
+    tree = material.node_tree
+    nodes = tree.nodes
+    bsdf = next((n for n in nodes if n.type == 'BSDF_PRINCIPLED'), None)
+    if bsdf is None:
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+    output = next((n for n in nodes if n.type == 'OUTPUT_MATERIAL'), None)
+    if output is None:
+        output = nodes.new("ShaderNodeOutputMaterial")
+    if not bsdf.outputs["BSDF"].links:
+        tree.links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
+    bsdf.inputs["Roughness"].default_value = 0.6
+    texture = nodes.new("ShaderNodeTexImage")
+    texture.image = image
+    texture.location = (bsdf.location.x - 400, bsdf.location.y)
+    tree.links.new(texture.outputs["Color"], bsdf.inputs["Base Color"])
+    return material
+
+
+def add_landmark_empties(face: bpy.types.Object, geometry: FaceGeometry,
+                         collection: bpy.types.Collection, created: Created) -> list:
+    empties = []
+    for index, name in enumerate(LANDMARK_NAMES):
+        empty = bpy.data.objects.new(name, None)
+        created.objects.append(empty)
+        empty.empty_display_type = 'SPHERE'
+        empty.empty_display_size = LANDMARK_EMPTY_SIZE
+        empty.location = geometry.landmarks[index]
+        empty.parent = face
+        empty[FACE_PROPERTY + "_landmark"] = index
+        collection.objects.link(empty)
+        empties.append(empty)
+    return empties
+
+
+def add_landmark_vertex_groups(face: bpy.types.Object, geometry: FaceGeometry) -> None:
+    indices = nearest_vertices(geometry.vertices, geometry.landmarks)
+    for name, vertex in zip(LANDMARK_NAMES, indices):
+        group = face.vertex_groups.new(name=name)
+        group.add([int(vertex)], 1.0, 'REPLACE')
+
+
+def build_face(name: str, geometry: FaceGeometry, landmarks: str, location,
+               parent_collection: bpy.types.Collection, created: Created) -> bpy.types.Object:
+    """Collection + textured mesh object (+ landmarks) for one face; returns the mesh object.
+
+    ``landmarks``: 'EMPTIES', 'VERTEX_GROUPS' or 'NONE'.
+    """
+    collection = bpy.data.collections.new(name)
+    created.collections.append(collection)
+    parent_collection.children.link(collection)
+
+    mesh = make_mesh(name, geometry)
+    created.meshes.append(mesh)
+    image = make_texture_image(f"{name}_texture", geometry)
+    created.images.append(image)
+    material = make_material(f"{name}_material", image)
+    created.materials.append(material)
+    mesh.materials.append(material)
+
+    face = bpy.data.objects.new(name, mesh)
+    created.objects.append(face)
+    face.location = location
+    collection.objects.link(face)
+
+    face[FACE_PROPERTY] = 1
+    face["prnet_landmarks"] = [float(v) for v in geometry.landmarks.ravel()]
+    face["prnet_metres_per_pixel"] = float(geometry.metres_per_pixel)
+    for key, value in geometry.info.items():
+        face[f"prnet_{key}"] = value
+
+    if landmarks == 'EMPTIES':
+        add_landmark_empties(face, geometry, collection, created)
+    elif landmarks == 'VERTEX_GROUPS':
+        add_landmark_vertex_groups(face, geometry)
+    return face

@@ -1,0 +1,29 @@
+"""The dependency status shown in the panel, recomputed at most every few seconds."""
+
+from __future__ import annotations
+
+import time
+
+from . import deps
+
+_TTL_SECONDS = 3.0
+_cache: dict = {"time": 0.0, "items": None}
+
+
+def invalidate() -> None:
+    _cache.update(time=0.0, items=None)
+
+
+def status(force: bool = False) -> list[deps.StatusItem]:
+    now = time.monotonic()
+    if force or _cache["items"] is None or now - _cache["time"] > _TTL_SECONDS:
+        import bpy
+
+        from .preferences import get_preferences, site_packages_dir
+        prefs = get_preferences()
+        _cache["items"] = deps.full_status(
+            site_packages_dir(),
+            bpy.path.abspath(prefs.assets_dir) if prefs.assets_dir else "",
+            bpy.path.abspath(prefs.weights_path) if prefs.weights_path else "")
+        _cache["time"] = now
+    return _cache["items"]

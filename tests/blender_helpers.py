@@ -1,0 +1,124 @@
+"""Helpers for the Blender add-on tests and demos (real bpy, headless).
+
+Import this module before ``bpy``: it points BLENDER_USER_RESOURCES at a
+temporary folder so tests never read or write the user's Blender configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if "BLENDER_USER_RESOURCES" not in os.environ:
+    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="prnet_blender_user_")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+PHOTOS = Path(os.environ.get("PRNET_ASSETS", REPO.parent / "shared" / "assets")) / "photos"
+ADDON_MODULE = "blender_prnet"
+
+
+def make_tiny_weights(path: str | os.PathLike, seed: int = 0) -> Path:
+    """A randomly initialised base-width-2 ResFCN256 in our weights format (fast, garbage output)."""
+    import torch
+
+    from engine.models.resfcn256 import ResFCN256, ResFCN256Config
+    from engine.weights import save_weights
+
+    torch.manual_seed(seed)
+    config = ResFCN256Config(base_width=2)
+    return save_weights(ResFCN256(config), path, config,
+                        {"source": "random initialisation for tests", "seed": seed})
+
+
+def mean_face_crop_map(assets_dir: str | None = None, yaw_degrees: float = 0.0) -> np.ndarray:
+    """A plausible position map in crop pixels: PRNet's canonical mean face, centred in the crop.
+
+    Stands in for trained weights where a test needs real face geometry (scale,
+    orientation, rendering); every pixel off the face copies its nearest face
+    pixel so bilinear sampling at the mask edge stays on the surface.
+    """
+    from scipy import ndimage
+
+    from engine.uv_layout import MAP_SIZE, load_uv_layout
+
+    layout = load_uv_layout(assets_dir)
+    points = layout.canonical_vertices.copy()
+    centre = (points.max(0) + points.min(0)) / 2.0
+    side = 256 / 1.6  # the crop is 1.6x the face box
+    scale = side / np.ptp(points[:, 1])
+    yaw = np.radians(yaw_degrees)  # about the image's vertical axis
+    turn = np.array([[np.cos(yaw), 0.0, np.sin(yaw)], [0.0, 1.0, 0.0], [-np.sin(yaw), 0.0, np.cos(yaw)]])
+    points = ((points - centre) @ turn.T) * scale + np.array([128.0, 128.0, 0.0])
+    points[:, 2] -= points[:, 2].min()
+    grid = np.zeros((MAP_SIZE * MAP_SIZE, 3), dtype=np.float32)
+    grid[layout.face_indices] = points
+    mask = np.zeros(MAP_SIZE * MAP_SIZE, dtype=bool)
+    mask[layout.face_indices] = True
+    grid = grid.reshape(MAP_SIZE, MAP_SIZE, 3)
+    _, (rows, cols) = ndimage.distance_transform_edt(~mask.reshape(MAP_SIZE, MAP_SIZE),
+                                                     return_indices=True)
+    return np.ascontiguousarray(grid[rows, cols])
+
+
+@contextlib.contextmanager
+def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
+    """Make ``reconstructor_class`` predict the mean face for every crop (see above)."""
+    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
+    original = reconstructor_class.predict_position_maps
+
+    def predict(self, crops):
+        return np.repeat(crop_map[None], len(crops), axis=0)
+
+    reconstructor_class.predict_position_maps = predict
+    try:
+        yield
+    finally:
+        reconstructor_class.predict_position_maps = original
+
+
+def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH"):
+    """Camera looking along +Y at ``target`` (a face object), textured Workbench shading."""
+    import bpy
+    from mathutils import Vector
+
+    scene = bpy.context.scene
+    corners = [target.matrix_world @ Vector(c) for c in target.bound_box]
+    centre = sum(corners, Vector()) / 8.0
+    size = max((max(c[i] for c in corners) - min(c[i] for c in corners)) for i in (0, 2))
+    camera_data = bpy.data.cameras.new("PRNet_camera")
+    camera_data.type = 'ORTHO'
+    camera_data.ortho_scale = size * 1.15
+    camera = bpy.data.objects.new("PRNet_camera", camera_data)
+    scene.collection.objects.link(camera)
+    camera.location = centre + Vector((0.0, -1.0, 0.0))
+    camera.rotation_euler = (np.pi / 2, 0.0, 0.0)  # looks along +Y, Z up
+    scene.camera = camera
+    scene.render.engine = engine
+    scene.render.resolution_x = scene.render.resolution_y = resolution
+    scene.render.resolution_percentage = 100
+    scene.render.film_transparent = False
+    scene.render.image_settings.file_format = 'PNG'
+    if engine == "BLENDER_WORKBENCH":
+        shading = scene.display.shading
+        shading.light = 'STUDIO'
+        shading.color_type = 'TEXTURE'
+        shading.background_type = 'WORLD' if hasattr(shading, "background_type") else None
+    world = scene.world or bpy.data.worlds.new("World")
+    scene.world = world
+    world.color = (0.05, 0.05, 0.05)
+    return camera
+
+
+def render_to(path: str | os.PathLike) -> Path:
+    import bpy
+
+    bpy.context.scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return Path(path)
