@@ -283,10 +283,14 @@ class CachedDataset(PositionMapDataset):
                           None)
         if image_path is None:
             raise DatasetError(f"{npz}: no image beside it ({npz.stem}.jpg or .png)")
-        with np.load(npz) as data:
-            if "position_map" not in data:
-                raise DatasetError(f"{npz}: no 'position_map' array")
-            out = {name: data[name] for name in data.files}
+        try:
+            with np.load(npz) as data:
+                out = {name: data[name] for name in data.files}
+        except Exception as exc:  # noqa: BLE001 - truncated zip, pickle, not an npz at all
+            raise DatasetError(f"{npz}: not a readable .npz sample ({exc.__class__.__name__}); "
+                               f"delete it and re-run --make-cache") from None
+        if "position_map" not in out:
+            raise DatasetError(f"{npz}: no 'position_map' array")
         bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise DatasetError(f"{image_path}: not a readable image")

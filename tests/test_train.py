@@ -1,0 +1,231 @@
+"""Training: config, resumable sampling, bad samples, and tiny end-to-end runs on the CPU."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.uv_layout import load_uv_layout
+from training.cli import eval_main, train_main
+from training.datasets import (CachedDataset, DatasetError, ResumableBatchSampler,
+                               collate_skipping_bad, write_cached_sample)
+from training.train import (ConfigError, TrainConfig, load_checkpoint, load_config, plan_schedule,
+                            train)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+def fake_face(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A cheap stand-in sample: the mean face under a random pose, splatted with the UV texture."""
+    from PIL import Image
+
+    from engine.assets import asset_path
+
+    layout = load_uv_layout()
+    rng = np.random.default_rng(seed)
+    yaw = np.radians(rng.uniform(-60, 60))
+    rotation = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    points = (layout.canonical_vertices - layout.canonical_vertices.mean(axis=0)) @ rotation.T
+    points = points * rng.uniform(0.45, 0.6) + np.array([*rng.uniform(118, 138, 2), 60.0])
+    flat = np.zeros((256 * 256, 3), np.float32)
+    flat[layout.face_indices] = points
+    texture = np.asarray(Image.open(asset_path("prnet/uv-data/uv_face.png")).convert("RGB"))
+    colours = texture.reshape(-1, 3)[layout.face_indices]
+    image = np.full((256, 256, 3), rng.integers(0, 256, 3), np.uint8)
+    order = np.argsort(points[:, 2])
+    xy = np.clip(np.rint(points[order, :2]).astype(int), 0, 255)
+    image[xy[:, 1], xy[:, 0]] = colours[order]
+    return image, flat.reshape(256, 256, 3)
+
+
+def make_fake_cache(folder: Path, count: int) -> Path:
+    for index in range(count):
+        image, position_map = fake_face(index)
+        write_cached_sample(folder, index, image, position_map, image_format="png")
+    return folder
+
+
+def tiny_config(tmp_path: Path, **changes) -> TrainConfig:
+    config = load_config(CONFIGS / "tiny.json").with_overrides(
+        **{"output_dir": str(tmp_path / "run"), "train.log_every": 1, **changes})
+    return config
+
+
+# ----------------------------------------------------------------------------- config
+
+def test_shipped_configs_load():
+    tiny = load_config(CONFIGS / "tiny.json")
+    assert tiny.model_config.base_width <= 4 and tiny.train.device == "cpu"
+    default = load_config(CONFIGS / "default.json")
+    assert default.model_config.base_width == 16 and default.train.batch_size == 16
+    assert default.train.lr == 1e-4 and default.train.lr_step_epochs == 5
+    assert default.train.lr_gamma == 0.5 and default.data.source == "300wlp"
+    assert load_config("tiny") == tiny  # shipped configs are found by name
+    synthetic = load_config(CONFIGS / "synthetic.json")
+    assert synthetic.train.steps_per_epoch and synthetic.data.source == "synthetic"
+
+
+def test_bad_configs_are_one_line_errors(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({"trian": {}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({"train": {"batchsize": 3}})
+    with pytest.raises(ConfigError, match="data.source"):
+        TrainConfig.from_dict({"data": {"source": "imagenet"}, "train": {"steps": 1}})
+    with pytest.raises(ConfigError, match="needs data.path"):
+        TrainConfig.from_dict({"data": {"source": "300wlp"}})
+    with pytest.raises(ConfigError, match="model"):
+        TrainConfig.from_dict({"model": {"depth": 3}})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for argv in ([str(bad)], [str(tmp_path / "missing.json")]):
+        assert train_main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+def test_schedule_epochs_and_steps():
+    config = TrainConfig.from_dict({"data": {"num_samples": 10}, "train": {"batch_size": 4, "epochs": 3}})
+    assert plan_schedule(config, 10, 1).steps_per_epoch == 3      # ceil(10 / 4)
+    assert plan_schedule(config, 10, 1).total_steps == 9
+    assert plan_schedule(config, 10, 2).steps_per_epoch == 2      # 5 per rank
+    config = TrainConfig.from_dict({"train": {"steps": 50, "steps_per_epoch": 7}})
+    assert plan_schedule(config, None, 1) == plan_schedule(config, None, 1)
+    assert plan_schedule(config, None, 1).steps_per_epoch == 7
+    assert plan_schedule(config, None, 1).dataset_size == 50 * 16
+
+
+# ----------------------------------------------------------------------------- sampling
+
+def test_sampler_is_resumable_and_splits_ranks():
+    full = list(ResumableBatchSampler(10, 4, 9, seed=3))
+    resumed = list(ResumableBatchSampler(10, 4, 9, seed=3, start_batch=5))
+    assert resumed == full[5:]
+    flat = [index for batch in full for index, _ in batch]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert flat[:10] != flat[10:20]                        # a new permutation every pass
+    seeds = [seed for batch in full for _, seed in batch]
+    assert len(set(seeds)) == len(seeds)                   # every visit augmented differently
+    ranks = [ResumableBatchSampler(10, 5, 1, seed=3, rank=r, world_size=2).keys(0) for r in (0, 1)]
+    assert sorted(i for keys in ranks for i, _ in keys) == list(range(10))
+
+
+def test_bad_samples_are_skipped_and_counted(tmp_path):
+    cache = make_fake_cache(tmp_path / "cache", 8)
+    (cache / "00000002.npz").write_bytes(b"garbage")                 # corrupt
+    (cache / "00000005.png").unlink()                                 # image missing
+    dataset = CachedDataset(cache)
+    batch = collate_skipping_bad([dataset[(i, None)] for i in range(8)])
+    assert batch["image"].shape == (6, 3, 256, 256) and batch["image"].dtype == torch.float32
+    assert 0 <= batch["image"].min() and batch["image"].max() <= 1
+    assert sorted(index for index, _ in batch["skipped"]) == [2, 5]
+
+    config = tiny_config(tmp_path, **{"data.source": "synthetic_cache", "data.path": str(cache),
+                                      "train.steps": 2, "augment.enabled": False})
+    result = train(config, progress=False, export=False)
+    assert result.steps == 2 and result.skipped == 2 and result.samples == 6  # one pass over 8
+    log_text = (result.output_dir / "train.log").read_text()
+    assert "2 bad sample(s) skipped" in log_text
+    assert "skipped bad sample 2" in log_text and "00000002.npz" in log_text
+    rows = list(csv.DictReader(open(result.output_dir / "log.csv")))
+    assert int(rows[-1]["skipped"]) == 2
+
+
+def test_a_folder_of_bad_samples_stops_with_a_clear_error(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for index in range(24):
+        (cache / f"{index:08d}.npz").write_bytes(b"bad")
+    config = tiny_config(tmp_path, **{"data.source": "synthetic_cache", "data.path": str(cache),
+                                      "train.steps": 8})
+    with pytest.raises(DatasetError, match="failed to load"):
+        train(config, progress=False, export=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no .npz samples"):
+        CachedDataset(empty)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def _state(path: Path) -> dict:
+    return load_checkpoint(path)["model"]
+
+
+def test_resume_continues_exactly(tmp_path):
+    cache = make_fake_cache(tmp_path / "cache", 6)
+    common = {"data.source": "synthetic_cache", "data.path": str(cache), "train.steps": 6,
+              "train.batch_size": 2, "train.steps_per_epoch": 2, "train.lr_step_epochs": 1}
+    straight = train(tiny_config(tmp_path / "a", **common), progress=False, export=False)
+    config = tiny_config(tmp_path / "b", **common)
+    first = train(config, progress=False, stop_after=3)
+    assert first.steps == 3 and first.weights is None
+    with pytest.raises(Exception, match="--resume"):
+        train(config, progress=False)
+    second = train(config, resume=True, progress=False, export=False)
+    assert second.steps == 6
+    checkpoint = load_checkpoint(second.checkpoint)
+    assert checkpoint["step"] == 6 and checkpoint["epoch"] == 3
+    assert checkpoint["scheduler"]["last_epoch"] == 3                   # lr halved 3 times
+    a, b = _state(straight.checkpoint), _state(second.checkpoint)
+    assert all(torch.equal(a[name], b[name]) for name in a), "resumed run differs"
+    assert straight.losses[3:] == second.losses                          # same batches, same losses
+    steps = [int(row["step"]) for row in csv.DictReader(open(second.output_dir / "log.csv"))]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_tiny_training_end_to_end_on_synthetic_data(tmp_path, capsys):
+    pytest.importorskip("training.synthetic")
+    cache = tmp_path / "cache"
+    assert train_main(["--make-cache", str(cache), "--count", "8", "--base-seed", "0",
+                       "--no-progress"]) == 0
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert manifest["count"] == 8 and manifest["seeds"] == [0, 7]
+    config = {"name": "e2e", "seed": 0, "output_dir": str(tmp_path / "run"),
+              "model": {"base_width": 2},
+              "data": {"source": "synthetic_cache", "path": str(cache)},
+              "augment": {"enabled": True, "rotation_deg": 10, "occlusion_prob": 0.2},
+              "train": {"batch_size": 2, "steps": 30, "steps_per_epoch": 10, "lr": 0.005, "lr_step_epochs": 2,
+                        "device": "cpu", "checkpoint_every": 10, "log_every": 1}}
+    config_path = tmp_path / "e2e.json"
+    config_path.write_text(json.dumps(config))
+    # First session stops at step 20 (as if killed), the second resumes and finishes.
+    assert train_main([str(config_path), "--stop-after", "20", "--no-progress"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 20
+    assert train_main([str(config_path), "--resume", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 31))
+    losses = np.array([float(r["loss"]) for r in rows])
+    # Medians of six steps: robust to the odd hard batch. The first step (the untrained
+    # network's constant ~140 px output) is far worse still.
+    first, last = np.median(losses[:6]), np.median(losses[-6:])
+    assert last < 0.85 * first, f"loss did not fall: {first:.1f} -> {last:.1f}"
+    assert last < 0.6 * losses[0]
+    assert float(rows[0]["lr"]) == 0.005 and float(rows[-1]["lr"]) == 0.0025  # StepLR at epoch 2
+    assert (run / "loss_curve.png").stat().st_size > 1000
+    assert "resumed from" in (run / "train.log").read_text()
+
+    from engine.weights import load_model
+
+    model = load_model(run / "weights.safetensors", device="cpu")
+    provenance = model.weights_info.provenance
+    assert provenance["steps"] == 30 and provenance["data"]["seeds"] == [0, 7]
+    assert provenance["wall_time_s"] > 0 and "machine" in provenance
+    capsys.readouterr()
+    assert eval_main([str(run / "weights.safetensors"), "--synthetic", "2", "-o",
+                      str(tmp_path / "eval"), "--device", "cpu", "--no-progress"]) == 0
+    results = json.loads((tmp_path / "eval" / "synthetic" / "results.json").read_text())
+    assert results["faces"] == 2 and results["seeds"][0] >= 1_000_000_000
+    for metric in ("nme2d", "nme3d", "dense_nme", "reconstruction_nme"):
+        assert np.isfinite(results["results"]["model"][metric]["mean"])
+        assert np.isfinite(results["results"]["mean_face"][metric]["mean"])
+    # Training seeds 0..7 recorded in the weights; evaluating on them is refused.
+    assert eval_main([str(run / "weights.safetensors"), "--synthetic", "2", "--synthetic-seed", "6",
+                      "-o", str(tmp_path / "eval2"), "--no-progress"]) == 1
+    assert "overlap" in capsys.readouterr().err
