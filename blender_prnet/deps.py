@@ -156,8 +156,8 @@ def assets_status(assets_dir: str) -> StatusItem:
         return StatusItem("assets", True, f"found ({where})")
     return StatusItem("assets", False,
                       f"{len(missing)} face-model file(s) missing, e.g. {missing[0]}",
-                      "set Preferences > Assets folder to a folder laid out like the project's "
-                      "shared/assets, or set PRNET_ASSETS, or run `prnet fetch-assets`")
+                      "press 'Download Face-Model Files', or set Preferences > Assets folder to a "
+                      "folder that has them (bfm_noneck/, prnet/uv-data/), or set PRNET_ASSETS")
 
 
 def weights_status(weights_path: str) -> StatusItem:

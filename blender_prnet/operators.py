@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 import bpy
@@ -28,6 +29,8 @@ DEFAULT_SPACING = 0.3  # metres between faces laid side by side
 # Called as hook(done, total) after each batch photo; tests use it to cancel mid-batch.
 BATCH_PROGRESS_HOOKS: list = []
 last_batch_summary: list[str] = []
+# Seconds spent by the last single import: "engine" (reconstruct) and "total" (the operator).
+last_import_timings: dict[str, float] = {}
 _cancel_requested = False
 
 
@@ -95,11 +98,14 @@ class FaceImporter:
         self.landmarks = landmarks
         self.origin = Vector(context.scene.cursor.location)
         self.collection = context.collection or context.scene.collection
+        self.engine_seconds = 0.0
 
     def compute(self, path: str, face_index: int = 0, all_faces: bool = False):
         check_photo_path(path)
         activate_dependency_paths()
+        start = time.perf_counter()
         results = runner.reconstruct(self.settings, path, face_index, all_faces)
+        self.engine_seconds = time.perf_counter() - start
         # The geometry is pure numpy: safe to prepare off the main thread as well.
         return [(index, facebuild.build_face_geometry(result, self.pose)) for index, result in results]
 
@@ -155,6 +161,7 @@ class PRNET_OT_reconstruct_from_photo(bpy.types.Operator, ImportHelper, _ImportO
         self.layout.prop(self, "face_index")
 
     def execute(self, context):
+        start = time.perf_counter()
         path = bpy.path.abspath(self.filepath)
         try:
             importer = self.make_importer(context)
@@ -164,6 +171,8 @@ class PRNET_OT_reconstruct_from_photo(bpy.types.Operator, ImportHelper, _ImportO
             self.report({'ERROR'}, describe_error(exc))
             return {'CANCELLED'}
         face = faces[0]
+        last_import_timings.update(engine=importer.engine_seconds,
+                                   total=time.perf_counter() - start)
         self.report({'INFO'}, f"Reconstructed '{face.name}' from {os.path.basename(path)} "
                               f"({len(face.data.vertices)} vertices)")
         return {'FINISHED'}
@@ -705,6 +714,33 @@ class PRNET_OT_install_dependencies(bpy.types.Operator):
         return {'FINISHED'}
 
 
+class PRNET_OT_fetch_assets(bpy.types.Operator):
+    """Download the face-model files (BFM-derived, non-commercial research licence) from their
+public origins, pinned and sha256-checked, into the Assets folder or the user cache"""
+
+    bl_idname = "prnet.fetch_assets"
+    bl_label = "Download Face-Model Files"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    def execute(self, context):
+        if not bpy.app.online_access:
+            self.report({'ERROR'}, "Blender is offline: enable Preferences > System > Network > "
+                                   "Allow Online Access, or set the Assets folder to a local copy")
+            return {'CANCELLED'}
+        prefs = get_preferences(context)
+        target = bpy.path.abspath(prefs.assets_dir) if prefs.assets_dir else None
+        try:
+            assets = deps.engine_module("assets")
+            where = assets.fetch_assets(assets.ENGINE_ASSETS.values(), target=target)
+        except Exception as exc:
+            self.report({'ERROR'}, describe_error(exc))
+            return {'CANCELLED'}
+        status_cache.invalidate()
+        runner.clear_cache()
+        self.report({'INFO'}, f"Face-model files are in {where}")
+        return {'FINISHED'}
+
+
 class PRNET_OT_refresh_status(bpy.types.Operator):
     """Check again what the add-on needs (after installing something by hand)"""
 
@@ -728,5 +764,6 @@ classes = (
     PRNET_OT_retarget_landmarks,
     PRNET_OT_add_landmark_rig,
     PRNET_OT_install_dependencies,
+    PRNET_OT_fetch_assets,
     PRNET_OT_refresh_status,
 )

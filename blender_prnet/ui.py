@@ -27,6 +27,8 @@ def draw_status(layout, context, full: bool = False) -> bool:
     row.operator("prnet.refresh_status", icon='FILE_REFRESH')
     if any(item.name in {"torch", "cv2", "scipy", "PIL", "safetensors"} for item in problems):
         row.operator("prnet.install_dependencies", icon='IMPORT')
+    elif any(item.name == "assets" for item in problems):
+        row.operator("prnet.fetch_assets", icon='URL')
     return False
 
 

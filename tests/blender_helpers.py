@@ -83,8 +83,12 @@ def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
         reconstructor_class.predict_position_maps = original
 
 
-def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH"):
-    """Camera looking along +Y at ``target`` (a face object), textured Workbench shading."""
+def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",
+                       orbit_degrees: float = 0.0):
+    """Camera looking along +Y at ``target`` (a face object), textured Workbench shading.
+
+    ``orbit_degrees`` swings the camera around the face (about Z) for a three-quarter view.
+    """
     import bpy
     from mathutils import Vector
 
@@ -97,8 +101,9 @@ def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WOR
     camera_data.ortho_scale = size * 1.15
     camera = bpy.data.objects.new("PRNet_camera", camera_data)
     scene.collection.objects.link(camera)
-    camera.location = centre + Vector((0.0, -1.0, 0.0))
-    camera.rotation_euler = (np.pi / 2, 0.0, 0.0)  # looks along +Y, Z up
+    orbit = np.radians(orbit_degrees)
+    camera.location = centre + Vector((np.sin(orbit), -np.cos(orbit), 0.0))
+    camera.rotation_euler = (np.pi / 2, 0.0, orbit)  # looks at the face, Z up
     scene.camera = camera
     scene.render.engine = engine
     scene.render.resolution_x = scene.render.resolution_y = resolution

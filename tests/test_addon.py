@@ -156,7 +156,7 @@ def test_status_names_missing_weights_and_assets(addon, tmp_path, monkeypatch):
     monkeypatch.delenv("PRNET_ASSETS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assets = deps.assets_status(str(tmp_path))
-    assert not assets.ok and "missing" in assets.detail and "Assets folder" in assets.fix
+    assert not assets.ok and "missing" in assets.detail and "Download Face-Model Files" in assets.fix
 
 
 # ----------------------------------------------------------------------------- reconstruct
@@ -570,3 +570,38 @@ def test_install_dependencies_dry_run_keeps_blenders_numpy(addon, tmp_path):
     assert deps.prune_protected(str(tmp_path)) == ["numpy", "numpy-1.26.4.dist-info", "numpy.libs"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scipy"]
     assert bpy.ops.prnet.install_dependencies('EXEC_DEFAULT', dry_run=True) == {'FINISHED'}
+
+
+def test_network_operators_respect_blenders_offline_mode(addon):
+    # bpy as a module runs with online access off, like a fresh Blender: nothing is downloaded.
+    assert not bpy.app.online_access
+    with pytest.raises(RuntimeError, match="Blender is offline"):
+        bpy.ops.prnet.install_dependencies('EXEC_DEFAULT')
+    with pytest.raises(RuntimeError, match="Blender is offline"):
+        bpy.ops.prnet.fetch_assets('EXEC_DEFAULT')
+
+
+def test_sidebar_panel_draws(addon, scene):
+    import types
+
+    from blender_prnet import ui
+
+    drawn = []
+
+    class Layout:
+        def label(self, text="", icon="NONE"):
+            drawn.append(("label", text))
+
+        def operator(self, idname, text="", icon="NONE"):
+            drawn.append(("operator", idname))
+            return types.SimpleNamespace()
+
+        def column(self, **kwargs):
+            return self
+
+        row = box = column
+
+    ui.PRNET_PT_sidebar.draw(types.SimpleNamespace(layout=Layout()), bpy.context)
+    assert ("label", "Ready") in drawn
+    assert ("operator", "prnet.reconstruct_from_photo") in drawn
+    assert ("operator", "prnet.batch_import") in drawn
