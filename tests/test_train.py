@@ -12,8 +12,9 @@ import torch
 
 from engine.uv_layout import load_uv_layout
 from training.cli import eval_main, train_main
-from training.datasets import (CachedDataset, DatasetError, ResumableBatchSampler,
-                               collate_skipping_bad, write_cached_sample)
+from training.datasets import (BadSample, CachedDataset, DatasetError, ResumableBatchSampler,
+                               W300LPDataset, collate_skipping_bad, list_300wlp,
+                               write_cached_sample)
 from training.train import (ConfigError, TrainConfig, load_checkpoint, load_config, plan_schedule,
                             train)
 
@@ -149,6 +150,30 @@ def test_a_folder_of_bad_samples_stops_with_a_clear_error(tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(DatasetError, match="no .npz samples"):
         CachedDataset(empty)
+
+
+def test_300wlp_folder_layout(tmp_path):
+    root = tmp_path / "300W_LP"
+    for sub in ("AFW", "HELEN_Flip", "landmarks/AFW"):
+        (root / sub).mkdir(parents=True)
+    (root / "AFW" / "AFW_1_0.jpg").write_bytes(b"not a jpeg")
+    (root / "AFW" / "AFW_1_0.mat").write_bytes(b"not a mat")
+    (root / "HELEN_Flip" / "HELEN_2_0.jpg").write_bytes(b"not a jpeg")   # no .mat
+    (root / "landmarks" / "AFW" / "AFW_1_0_pts.mat").write_bytes(b"")
+    assert [p.name for p in list_300wlp(root)] == ["AFW_1_0.jpg", "HELEN_2_0.jpg"]
+    assert list_300wlp(root, ["AFW"]) == [root / "AFW" / "AFW_1_0.jpg"]
+    with pytest.raises(DatasetError, match="not found"):
+        list_300wlp(root, ["IBUG"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        list_300wlp(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="does not exist"):
+        list_300wlp(tmp_path / "missing")
+    pytest.importorskip("training.groundtruth")
+    dataset = W300LPDataset(root)
+    missing, corrupt = dataset[(1, None)], dataset[(0, None)]
+    assert isinstance(missing, BadSample) and "no annotation" in missing.reason
+    assert isinstance(corrupt, BadSample)
 
 
 # ----------------------------------------------------------------------------- end to end

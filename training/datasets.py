@@ -146,6 +146,7 @@ class SyntheticDataset(PositionMapDataset):
         super().__init__(augment_config, skip_bad)
         if length <= 0:
             raise DatasetError(f"synthetic dataset needs a positive number of samples, got {length}")
+        _synthetic_module()  # fail now, with a clear message, if the generator is missing
         self.length = int(length)
         self.base_seed = int(base_seed)
         self.synthetic_overrides = dict(synthetic_config or {})
@@ -341,6 +342,10 @@ class W300LPDataset(PositionMapDataset):
         self.root = Path(root)
         self.subsets = list(subsets) if subsets else None
         self.images = list_300wlp(self.root, self.subsets)
+        try:  # fail now, not as thousands of "bad samples", if the ground-truth code is missing
+            import training.groundtruth  # noqa: F401
+        except ImportError as exc:
+            raise DatasetError(f"300W-LP training needs training/groundtruth.py ({exc})") from None
 
     def __len__(self) -> int:
         return len(self.images)

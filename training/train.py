@@ -369,7 +369,8 @@ def plot_loss_curve(log_path: Path, out_path: Path, title: str = "") -> bool:
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     lr_axis = ax.twinx()
-    lr_axis.plot(steps, [r["lr"] for r in rows], color="tab:orange", alpha=0.6, label="lr")
+    lr_axis.plot(steps, [r["lr"] for r in rows], color="tab:orange", alpha=0.6, label="lr",
+                 drawstyle="steps-pre")
     lr_axis.set_ylabel("learning rate")
     ax.set_title(title)
     fig.tight_layout()
@@ -548,6 +549,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             raise DatasetError(f"{skipped} of {samples + skipped} samples failed to load (see "
                                f"{text_log}); fix the data at '{config.data.path or 'synthetic'}'")
         step += 1
+        step_lr = optimizer.param_groups[0]["lr"]  # the rate this step uses (logged below)
         if counts[2] > 0:
             images = batch["image"].to(device, non_blocking=True)
             targets = batch["position_map"].to(device, non_blocking=True)
@@ -576,7 +578,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         if dist_info.is_main and (step % t.log_every == 0 or step == schedule.total_steps):
             elapsed = max(time.time() - window_start, 1e-9)
             row = {"step": step, "epoch": (step - 1) // schedule.steps_per_epoch,
-                   "lr": optimizer.param_groups[0]["lr"],
+                   "lr": step_lr,
                    "loss": window_loss / window_steps if window_steps else float("nan"),
                    "samples_per_s": window_samples / elapsed, "skipped": skipped}
             with open(log_path, "a", newline="") as handle:
