@@ -29,3 +29,9 @@ def unregister() -> None:
     runner.clear_cache()
     status_cache.invalidate()
     deps.deactivate_paths()
+    # Forget the bundled engine so an updated extension imports its own copy when re-enabled.
+    import sys
+
+    vendored = f"{__package__}._vendor"
+    for name in [n for n in sys.modules if n == vendored or n.startswith(vendored + ".")]:
+        del sys.modules[name]

@@ -99,14 +99,15 @@ class FaceImporter:
         self.origin = Vector(context.scene.cursor.location)
         self.collection = context.collection or context.scene.collection
         self.engine_seconds = 0.0
+        activate_dependency_paths()  # here, on the main thread: compute() may run in a worker
 
     def compute(self, path: str, face_index: int = 0, all_faces: bool = False):
+        """The engine's part (no bpy: safe in a worker thread)."""
         check_photo_path(path)
-        activate_dependency_paths()
         start = time.perf_counter()
         results = runner.reconstruct(self.settings, path, face_index, all_faces)
         self.engine_seconds = time.perf_counter() - start
-        # The geometry is pure numpy: safe to prepare off the main thread as well.
+        # The geometry is pure numpy too.
         return [(index, facebuild.build_face_geometry(result, self.pose)) for index, result in results]
 
     def build(self, path: str, computed, first_slot: int, spacing: float, name_all: bool) -> list:

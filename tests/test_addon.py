@@ -360,6 +360,7 @@ def test_batch_import_goes_on_past_failures(scene, photo_folder):
     assert "no face found" in failures["grey.png"]
 
 
+@pytest.mark.slow  # six faces: ~10-20 s on a shared 2-core machine
 def test_batch_import_selected_files_and_all_faces(scene):
     result = bpy.ops.prnet.batch_import(
         'EXEC_DEFAULT', directory=str(H.PHOTOS), files=[{"name": MULTI.name}], all_faces=True,
