@@ -8,7 +8,9 @@ Target: the operator takes at most the engine's time + 300 ms on the CPU.
     PRNET_ASSETS=../shared/assets .venv/bin/python bench/bench_addon.py [--weights W] [--runs 5]
 
 Without --weights: the engine's default weights if installed, else a randomly
-initialised full-size network (same compute as trained weights).
+initialised full-size network (same compute as trained weights) whose output is
+then replaced by PRNet's mean face, so that the Blender side works on a real
+face shape and texture (a random network's collapsed output would flatter it).
 """
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ def main() -> int:
     addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
     prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
     prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
+
+    if weights_kind.startswith("random"):
+        crop_map = H.mean_face_crop_map(os.environ["PRNET_ASSETS"])
+        network = Reconstructor.predict_position_maps
+
+        def predict(self, crops):
+            network(self, crops)  # still pay for the network
+            return H.np.repeat(crop_map[None], len(crops), axis=0)
+
+        Reconstructor.predict_position_maps = predict
+        weights_kind += ", output replaced by the mean face"
 
     engine = Reconstructor(weights, device="cpu", topology="bfm",
                            texture_size=int(args.texture_size), detector=prefs.detector)
