@@ -40,9 +40,13 @@ def request_batch_cancel() -> None:
     _cancel_requested = True
 
 
+class PhotoPathError(Exception):
+    """The chosen photo path is empty or not a file."""
+
+
 def describe_error(exc: BaseException) -> str:
-    """One line for the user: engine errors as they are, anything else with its type."""
-    if isinstance(exc, runner.EngineUnavailable) or isinstance(exc, runner.error_types()):
+    """One line for the user: our and the engine's errors as they are, anything else with its type."""
+    if isinstance(exc, (runner.EngineUnavailable, PhotoPathError) + runner.error_types()):
         return str(exc)
     traceback.print_exception(exc)  # an unexpected error: keep the details in the console
     return f"unexpected {exc.__class__.__name__}: {exc} (details in the system console)"
@@ -51,9 +55,9 @@ def describe_error(exc: BaseException) -> str:
 def check_photo_path(path: str) -> None:
     """Fail fast on a missing file, before the engine (and torch) is loaded."""
     if not path:
-        raise runner.EngineUnavailable("no photo given: choose an image file")
+        raise PhotoPathError("no photo given: choose an image file")
     if not os.path.isfile(path):
-        raise runner.EngineUnavailable(f"{path}: no such file; check the path")
+        raise PhotoPathError(f"{path}: no such file; check the path")
 
 
 # --------------------------------------------------------------------------- import
