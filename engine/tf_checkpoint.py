@@ -58,7 +58,7 @@ OPTIMIZER_SUFFIXES = ("/Adam", "/Adam_1", "/Momentum", "/RMSProp", "/RMSProp_1",
                       "/Adagrad", "/ExponentialMovingAverage")
 OPTIMIZER_NAMES = ("beta1_power", "beta2_power", "global_step")
 
-_FIX = "re-download or re-export the checkpoint (both PREFIX.index and PREFIX.data-* files)"
+_FIX = "re-download or re-export the checkpoint: PREFIX.index and every PREFIX.data-* file"
 
 
 @dataclass(frozen=True)
@@ -328,7 +328,7 @@ def read_table(data: bytes) -> list[tuple[bytes, bytes]]:
         raise _Corrupt(f"{len(data)} bytes, shorter than a table footer")
     footer = data[-FOOTER_SIZE:]
     if struct.unpack_from("<Q", footer, 40)[0] != TABLE_MAGIC:
-        raise _Corrupt("not a TensorFlow checkpoint index (bad table magic)")
+        raise _Corrupt("bad table magic: truncated, or not a checkpoint index")
     _, _, pos = _block_handle(footer, 0)  # metaindex: unused by tensor bundles
     index_offset, index_size, _ = _block_handle(footer, pos)
     pairs = []
@@ -440,8 +440,8 @@ def load_checkpoint(prefix: str | os.PathLike, skip_optimizer: bool = True,
 def _open_shard(prefix: str, shard_id: int, num_shards: int) -> np.memmap | bytes:
     path = data_path(prefix, shard_id, num_shards)
     if not path.is_file():
-        raise WeightsError(f"checkpoint data file '{path}' not found; it must sit beside "
-                           f"'{prefix}.index' ({_FIX})")
+        raise WeightsError(f"checkpoint data file '{path}' not found; put it beside "
+                           f"'{prefix}.index' (the .index alone holds no weights)")
     if path.stat().st_size == 0:
         return b""
     return np.memmap(path, dtype=np.uint8, mode="r")

@@ -13,6 +13,7 @@ A weights file holds the ResFCN256 state_dict (float32 or float16; BatchNorm's
 ``dtype``          ``"float32"`` or ``"float16"``
 ``provenance``     JSON: source, date, training data, licence, ...
 ``tensors_sha256`` digest of every tensor's name, dtype, shape and bytes
+``created_at``     UTC time the file was written (ISO 8601)
 =================  ==========================================================
 
 Everything is checked on load, so a truncated, bit-flipped or foreign file
@@ -21,6 +22,7 @@ raises a one-line :class:`WeightsError` instead of producing garbage.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -39,8 +41,8 @@ FORMAT_VERSION = 1
 ARCHITECTURE = "ResFCN256"
 UV_LAYOUT_ID = "prnet-bfm-uv-256"
 SUPPORTED_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
-WEIGHTS_FIX_HINT = ("check the path, or make a weights file by converting the official "
-                    "checkpoint (engine.convert.convert_tf_checkpoint) or by training")
+WEIGHTS_FIX_HINT = ("check the path, or make a weights file with `prnet convert-tf CKPT_PREFIX "
+                    "OUT.safetensors` (official TF checkpoint) or by training")
 
 
 class DeviceError(PRNetError):
@@ -167,6 +169,7 @@ def save_weights(model_or_state_dict: nn.Module | dict[str, torch.Tensor],
         "dtype": SUPPORTED_DTYPES[dtype],
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
         "tensors_sha256": tensors_digest(tensors),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     with atomic_path(path) as temp:
         save_file(tensors, str(temp), metadata=metadata)

@@ -83,6 +83,7 @@ def test_metadata(saved) -> None:
     assert json.loads(metadata["config"]) == TINY.to_dict()
     assert json.loads(metadata["provenance"]) == PROVENANCE
     assert metadata["uv_layout"] == "prnet-bfm-uv-256" and metadata["input_size"] == "256"
+    assert metadata["created_at"].startswith("20")
     assert not any(n.endswith("num_batches_tracked") for n in names)  # not stored...
     assert len(names) == 245
     info = read_weights_info(path)
