@@ -202,6 +202,12 @@ def test_resume_continues_exactly(tmp_path):
     assert straight.losses[3:] == second.losses                          # same batches, same losses
     steps = [int(row["step"]) for row in csv.DictReader(open(second.output_dir / "log.csv"))]
     assert steps == [1, 2, 3, 4, 5, 6]
+    # prnet-eval also takes a training checkpoint
+    from training.evaluate import load_predictor_model
+
+    model = load_predictor_model(second.checkpoint, "cpu")
+    loaded = model.state_dict()
+    assert not model.training and all(torch.equal(loaded[n], b[n]) for n in b)
 
 
 def test_tiny_training_end_to_end_on_synthetic_data(tmp_path, capsys):

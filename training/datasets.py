@@ -262,7 +262,8 @@ class CachedDataset(PositionMapDataset):
         if not self.folder.is_dir():
             raise DatasetError(f"cache folder '{self.folder}' does not exist; create it with "
                                f"`prnet-train --make-cache {self.folder} --count N`")
-        self.files = sorted(self.folder.glob("*.npz"))
+        # (dot files are temporaries of an interrupted atomic write)
+        self.files = sorted(p for p in self.folder.glob("*.npz") if not p.name.startswith("."))
         if not self.files:
             raise DatasetError(f"cache folder '{self.folder}' has no .npz samples; create it with "
                                f"`prnet-train --make-cache {self.folder} --count N`")
