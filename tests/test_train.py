@@ -170,10 +170,8 @@ def test_300wlp_folder_layout(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         list_300wlp(tmp_path / "missing")
     pytest.importorskip("training.groundtruth")
-    dataset = W300LPDataset(root)
-    missing, corrupt = dataset[(1, None)], dataset[(0, None)]
+    missing = W300LPDataset(root)[(1, None)]   # (a corrupt .mat needs the BFM loaded: slow)
     assert isinstance(missing, BadSample) and "no annotation" in missing.reason
-    assert isinstance(corrupt, BadSample)
 
 
 # ----------------------------------------------------------------------------- end to end
