@@ -38,6 +38,8 @@ BOX_CALIBRATION = {
     "profile": (0.03, 0.25, -0.06, 0.11),
 }
 DETECTORS = ("auto", "dlib", "haar")
+# Detections scoring more than this below the best one rank after every confident face.
+CONFIDENCE_MARGIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def detect_faces(image: np.ndarray, detector: str = "auto", thorough: bool = False) -> list[Detection]:
-    """Faces in an (H, W, 3) uint8 RGB image, largest first, boxes in the landmark convention.
+    """Faces in an (H, W, 3) uint8 RGB image, boxes in the landmark convention.
+
+    Order: the confident faces largest first, then weak detections largest first.
 
     ``thorough`` skips the fast pass (use it when every face, however small, is wanted).
     """
@@ -167,5 +171,10 @@ def _finish(boxes: np.ndarray, score: np.ndarray, kinds: list[str], factor: floa
             keep.append(int(index))
     detections = [Detection(tuple(float(v) / factor for v in boxes[i]), float(score[i]), kinds[i])
                   for i in keep]
-    detections.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    if detections:
+        # "Largest" means the largest confident face: a weak detection (far below the
+        # best score, e.g. a round badge on a shirt) never outranks a clear face.
+        best = max(d.score for d in detections)
+        detections.sort(key=lambda d: (d.score < best - CONFIDENCE_MARGIN,
+                                       -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1])))
     return detections
