@@ -7,7 +7,7 @@ installed from the add-on's preferences, see docs/blender.md):
 - the add-on (``blender_prnet/``, with its manifest and retargeting presets) at the zip root,
 - our pure-Python engine vendored as ``_vendor/engine`` (imported as a sub-package,
   so it never clashes with another module called ``engine``),
-- the engine's default weights (``engine/weights/*.safetensors``) when present
+- the engine's default weights (``engine/default_weights/*.safetensors``) when present
   (``--no-weights`` leaves them out).
 
 The face-model assets (BFM-derived, separately licensed) are never included.

@@ -6,7 +6,7 @@
 The photo is scikit-image's astronaut (Eileen Collins, NASA, public domain), so
 the picture can ship in the docs; the test photos in shared/assets may not.
 Left: the photo; middle and right: the imported textured mesh from the front and
-at three-quarters. With the trained default weights (engine/weights/) or --weights
+at three-quarters. With the trained default weights (engine/default_weights/) or --weights
 the geometry is the network's prediction. Without them, --mean-face-standin puts
 PRNet's canonical mean face where the network's output would be (the texture is
 still sampled from the photo through it) and the picture says so.

@@ -177,14 +177,14 @@ def weights_status(weights_path: str) -> StatusItem:
 def engine_default_weights() -> Path | None:
     """The engine's default weights path, found without importing torch."""
     if engine_package() != "engine":
-        return VENDORED_ENGINE / "weights" / "prnet_default.safetensors"
+        return VENDORED_ENGINE / "default_weights" / "prnet_default.safetensors"
     try:
         spec = importlib.util.find_spec("engine")
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0]) / "weights" / "prnet_default.safetensors"
+    return Path(list(spec.submodule_search_locations)[0]) / "default_weights" / "prnet_default.safetensors"
 
 
 def full_status(site_packages: str, assets_dir: str, weights_path: str) -> list[StatusItem]:

@@ -21,3 +21,7 @@ class ImageError(PRNetError):
 
 class NoFaceError(PRNetError):
     """No face was found in an image."""
+
+
+class DeviceError(PRNetError):
+    """The requested compute device does not exist on this machine."""

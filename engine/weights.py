@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import PRNetError, WeightsError
+from .errors import DeviceError, PRNetError, WeightsError
 from .fileio import atomic_path
 from .models.resfcn256 import ResFCN256, ResFCN256Config
 
@@ -44,9 +44,6 @@ SUPPORTED_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
 WEIGHTS_FIX_HINT = ("check the path, or make a weights file with `prnet convert-tf CKPT_PREFIX "
                     "OUT.safetensors` (official TF checkpoint) or by training")
 
-
-class DeviceError(PRNetError):
-    """The requested compute device does not exist on this machine."""
 
 
 @dataclass(frozen=True)
