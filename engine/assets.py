@@ -72,6 +72,8 @@ ENGINE_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
        "724ceae7e9be10a86670159f3cdc4a4abd5bd8d3c29a475c17115b6ada55112c"),
     _f("prnet/uv-data/uv_face_mask.png", _PRNET, "Data/uv-data/uv_face_mask.png",
        "66e0c5e555619d708202639058adbeece545b67fef52a22eabd46cc71494a6c6"),
+    _f("bfm/keypoints_sim.npy", _3DDFA, "train.configs/keypoints_sim.npy",
+       "065053f041b03ed32e36641d26fcd9aefef36f6c518899091cdc6038a6246c13"),
 ]}
 
 # What training additionally needs (the morphable model, loss mask, mean texture).
@@ -88,8 +90,6 @@ TRAINING_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
        "69049fb360bfff61090f7705ba510ed9bd817da871edbaa69e2fed7df624cf19"),
     _f("bfm/tri.mat", _3DDFA, "visualize/tri.mat",
        "ff6c8371e65313ec248667d9d7bd69729d5cd126a0aa9f4cb74365a7d5715d71"),
-    _f("bfm/keypoints_sim.npy", _3DDFA, "train.configs/keypoints_sim.npy",
-       "065053f041b03ed32e36641d26fcd9aefef36f6c518899091cdc6038a6246c13"),
     _f("bfm/Model_PAF.pkl", _3DDFA, "train.configs/Model_PAF.pkl",
        "418713edd25e6c5938cb49e989ff8461d59a6c8bbe5aba3a643e9e77f9bc5e4d"),
     _f("bfm/u_base.txt", _3DDFA, "c++/weights/u_base.txt",

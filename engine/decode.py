@@ -11,7 +11,7 @@ from .crop import crop_to_image
 from .pose import estimate_pose, frontalize
 from .result import Mesh, ReconstructionResult
 from .texture import depth_map, fill_holes, mirror_fill, sample_texture, texel_visibility
-from .uv_layout import MAP_SIZE, UVLayout, sample_bilinear
+from .uv_layout import MAP_SIZE, UVLayout, read_landmarks, sample_bilinear
 
 # Texels within this fraction of the face width behind the visible surface still count as seen.
 VISIBILITY_TOLERANCE = 0.02
@@ -73,7 +73,7 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
     position_map = crop_to_image(crop_map, matrix).astype(np.float32)
     flat = position_map.reshape(-1, 3)
     dense = flat[layout.face_indices].astype(np.float64)
-    landmarks = flat[layout.keypoint_flat].astype(np.float64)
+    landmarks = read_landmarks(position_map, layout)
 
     grid_flat, triangles, uvs = mesh_topology(layout, topology)
     if grid_flat is None:

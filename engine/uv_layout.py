@@ -5,7 +5,9 @@ that maps there: x right, y down (image pixels), z towards the camera on x's
 scale. Everything the product outputs is read from it through this layout:
 
 - the 43,867 dense face points (``face_indices``, PRNet's ``face_ind.txt``),
-- the 68 landmarks (``keypoint_pixels``, PRNet's ``uv_kpt_ind.txt``),
+- the 68 landmarks, read bilinearly at their vertices' exact UV positions
+  (``landmark_map_pixels``; PRNet's ``uv_kpt_ind.txt`` holds the same points
+  rounded to whole pixels, which costs up to a pixel of accuracy),
 - the BFM-topology mesh: 38,365 vertices sampled bilinearly at their UVs
   (3DDFA's ``BFM_UV.mat`` restricted to the no-neck ``indices.npy``) with
   76,073 triangles (``tri.pkl``),
@@ -76,7 +78,8 @@ class UVLayout:
     """Index arrays of PRNet's UV layout and the BFM-topology mesh on it."""
 
     face_indices: np.ndarray      # (43867,) flat indices into the 256x256 map
-    keypoint_pixels: np.ndarray   # (68, 2) int (column, row) of the landmarks
+    keypoint_pixels: np.ndarray   # (68, 2) int (column, row) of the landmarks (uv_kpt_ind.txt)
+    landmark_map_pixels: np.ndarray  # (68, 2) float: the landmark vertices' exact UV positions
     bfm_uv: np.ndarray            # (38365, 2) UVs in [0, 1] of the no-neck BFM vertices
     bfm_map_pixels: np.ndarray    # (38365, 2) float (column, row) in the map
     bfm_triangles: np.ndarray     # (76073, 3) int, counter-clockwise seen from the front
@@ -118,6 +121,8 @@ def load_uv_layout(assets_dir: str | None = None) -> UVLayout:
     face_mask = _load("prnet/uv-data/uv_face_mask.png", assets_dir,
                       lambda p: np.asarray(Image.open(p).convert("L")) > 127)
     canonical = _load("prnet/uv-data/canonical_vertices.npy", assets_dir, np.load)
+    landmark_ids = _load("bfm/keypoints_sim.npy", assets_dir,
+                         lambda p: np.load(p).astype(np.int64)[::3] // 3)
 
     checks = [
         (face_indices.shape == (NUM_DENSE_POINTS,), "face_ind.txt"),
@@ -128,15 +133,23 @@ def load_uv_layout(assets_dir: str | None = None) -> UVLayout:
          "BFM_UV.mat"),
         (face_mask.shape == (MAP_SIZE, MAP_SIZE), "uv_face_mask.png"),
         (canonical.shape == (NUM_DENSE_POINTS, 3), "canonical_vertices.npy"),
+        (landmark_ids.shape == (NUM_LANDMARKS,) and landmark_ids.max() < uv_all.shape[0],
+         "keypoints_sim.npy"),
     ]
     for ok, name in checks:
         if not ok:
             raise AssetError(f"face-model asset '{name}' has unexpected contents; "
                              f"replace it or run `prnet fetch-assets`")
     bfm_uv = uv_all[vertex_ids].astype(np.float64)
+    landmark_pixels = uv_to_map_pixels(uv_all[landmark_ids])
+    # PRNet's integer keypoint pixels are these positions rounded; anything else is a mix-up.
+    if np.abs(landmark_pixels - keypoints.T).max() > 1.0:
+        raise AssetError("face-model assets 'uv_kpt_ind.txt' and 'keypoints_sim.npy' disagree; "
+                         "replace them or run `prnet fetch-assets`")
     return UVLayout(
         face_indices=face_indices,
         keypoint_pixels=keypoints.T.copy(),
+        landmark_map_pixels=landmark_pixels,
         bfm_uv=bfm_uv,
         bfm_map_pixels=uv_to_map_pixels(bfm_uv),
         bfm_triangles=triangles.T.astype(np.int64).copy(),
@@ -158,3 +171,8 @@ def sample_bilinear(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
     bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
     return top * (1 - fy) + bottom * fy
+
+
+def read_landmarks(position_map: np.ndarray, layout: UVLayout) -> np.ndarray:
+    """The 68 landmarks (68, 3) of a position map, read at their exact UV positions."""
+    return sample_bilinear(np.asarray(position_map, dtype=np.float64), layout.landmark_map_pixels)

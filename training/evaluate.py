@@ -29,7 +29,7 @@ import numpy as np
 from engine.crop import crop_matrix, crop_to_image, landmark_box, warp_to_crop
 from engine.errors import PRNetError
 from engine.fileio import atomic_write_text, atomic_write_with
-from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout
+from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout, read_landmarks
 
 from . import metrics
 from .datasets import DatasetError
@@ -70,7 +70,7 @@ Predictor = Callable[[np.ndarray, tuple[float, float, float, float]], Prediction
 
 def read_position_map(position_map: np.ndarray, layout: UVLayout) -> Prediction:
     flat = np.asarray(position_map, dtype=np.float64).reshape(-1, 3)
-    return Prediction(landmarks=flat[layout.keypoint_flat], dense=flat[layout.face_indices])
+    return Prediction(landmarks=read_landmarks(position_map, layout), dense=flat[layout.face_indices])
 
 
 class NetworkPredictor:
