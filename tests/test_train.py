@@ -231,11 +231,10 @@ def test_tiny_training_end_to_end_on_synthetic_data(tmp_path, capsys):
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [int(r["step"]) for r in rows] == list(range(1, 31))
     losses = np.array([float(r["loss"]) for r in rows])
-    # Medians of six steps: robust to the odd hard batch. The first step (the untrained
-    # network's constant ~140 px output) is far worse still.
-    first, last = np.median(losses[:6]), np.median(losses[-6:])
-    assert last < 0.85 * first, f"loss did not fall: {first:.1f} -> {last:.1f}"
-    assert last < 0.6 * losses[0]
+    # The mean of the first 3 steps against the median of the last 10 (robust to the odd hard
+    # batch); on real synthetic data the ratio is ~0.55-0.6, on a constant network 1.
+    first, last = losses[:3].mean(), np.median(losses[-10:])
+    assert last < 0.75 * first, f"loss did not fall: {first:.1f} -> {last:.1f}"
     assert float(rows[0]["lr"]) == 0.005 and float(rows[-1]["lr"]) == 0.0025  # StepLR at epoch 2
     assert (run / "loss_curve.png").stat().st_size > 1000
     assert "resumed from" in (run / "train.log").read_text()

@@ -109,9 +109,10 @@ def mean_face_prediction(bbox: tuple[float, float, float, float],
     """
     layout = layout or load_uv_layout()
     dense = layout.canonical_vertices  # (43867, 3), image-like frame: y down, z to the camera
-    lookup = np.full(256 * 256, -1, dtype=np.int64)
-    lookup[layout.face_indices] = np.arange(layout.face_indices.size)
-    landmarks = dense[lookup[layout.keypoint_flat]]
+    canonical_map = np.zeros((256 * 256, 3))
+    canonical_map[layout.face_indices] = dense
+    # read like the network's maps (the landmarks' bilinear neighbours are all face pixels)
+    landmarks = read_landmarks(canonical_map.reshape(256, 256, 3), layout)
     x0, y0, x1, y1 = (float(v) for v in bbox)
     lx0, ly0 = landmarks[:, :2].min(axis=0)
     lx1, ly1 = landmarks[:, :2].max(axis=0)
