@@ -84,6 +84,9 @@ def test_reconstruction_nme_ignores_similarity_but_not_shape():
     assert metrics.reconstruction_nme(moved, dense, iod) == pytest.approx(0.0, abs=1e-8)
     squashed = dense * np.array([1.0, 1.0, 0.5])
     assert metrics.reconstruction_nme(squashed, dense, iod) > 0.01
+    # a collapsed prediction (an untrained network's near-constant map) cannot score well
+    collapsed = dense.mean(axis=0) + np.random.default_rng(0).normal(scale=1e-3, size=dense.shape)
+    assert metrics.reconstruction_nme(collapsed, dense, iod) > 0.2
 
 
 def test_yaw_buckets_and_published_mean():

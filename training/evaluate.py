@@ -42,7 +42,7 @@ METRIC_TITLES = {
     "nme2d": "68-point NME 2D (/ sqrt(w*h) of the GT box)",
     "nme3d": "68-point NME 3D (/ sqrt(w*h) of the GT box)",
     "dense_nme": "dense NME 3D (/ sqrt(w*h) of the GT box)",
-    "reconstruction_nme": "reconstruction NME after similarity ICP (/ outer interocular)",
+    "reconstruction_nme": "reconstruction NME, symmetric NN after alignment (/ outer interocular)",
 }
 
 
@@ -338,8 +338,9 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, extra: dict | N
                "normalisation": {"nme2d": "sqrt(w*h) of GT 2D landmark box",
                                  "nme3d": "sqrt(w*h) of GT 2D landmark box (mean z offset removed)",
                                  "dense_nme": "sqrt(w*h) of GT 2D landmark box (mean z offset removed)",
-                                 "reconstruction_nme": "GT outer interocular distance (3D), after "
-                                                       "similarity alignment + ICP"},
+                                 "reconstruction_nme": "GT outer interocular distance (3D); "
+                                                       "symmetric NN distance after similarity "
+                                                       "alignment + rigid ICP"},
                **(extra or {}), "results": report.summary(), "plots": []}
     for metric in METRICS:
         path = folder / f"ced_{metric}.png"

@@ -11,12 +11,14 @@ Conventions (those of the PRNet / 3DDFA evaluations on AFLW2000-3D):
   "mean" is the mean of the three bucket means (balanced across poses).
 - **dense NME**: the same as NME 3D but over the 43,867 dense face points.
 - **reconstruction NME** (Florence style): the predicted dense points are aligned
-  to the ground-truth ones by a similarity (rotation, translation, scale), first
-  with the known UV correspondences (Umeyama) and then refined by a few ICP
-  iterations with nearest neighbours; the error is the mean distance of each
-  aligned predicted point to its nearest ground-truth point, divided by the
-  **outer interocular distance** (3D distance between GT landmarks 37 and 46,
-  i.e. indices 36 and 45) as in the PRNet paper's Florence table.
+  to the ground-truth ones by a similarity (rotation, translation, scale) found
+  with the known UV correspondences (Umeyama), then refined by a few rigid ICP
+  iterations with nearest neighbours (no scale there: a scale-free ICP can shrink
+  the prediction onto a single point). The error is the symmetric mean
+  nearest-neighbour distance (half prediction -> GT, half GT -> prediction, so a
+  collapsed or partial prediction cannot score well), divided by the **outer
+  interocular distance** (3D distance between GT landmarks 37 and 46, i.e.
+  indices 36 and 45) as in the PRNet paper's Florence table.
 - **CED**: the fraction of samples whose error is <= each threshold.
 """
 
@@ -133,31 +135,34 @@ def apply_similarity(points: np.ndarray, scale: float, rotation: np.ndarray,
 
 def icp_align(source: np.ndarray, target: np.ndarray, iterations: int = 3,
               corresponding: bool = True, with_scale: bool = True) -> np.ndarray:
-    """``source`` moved onto ``target`` by a similarity: Umeyama on the given correspondences
-    (when ``corresponding``), then ``iterations`` rounds of nearest-neighbour ICP."""
+    """``source`` moved onto ``target``: a similarity (``with_scale``) from the given
+    correspondences (when ``corresponding``, else matching centroids), then ``iterations``
+    rounds of rigid nearest-neighbour ICP."""
     from scipy.spatial import cKDTree
 
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
     if corresponding:
         src = apply_similarity(src, *similarity_transform(src, dst, with_scale))
-    else:  # no correspondences: start from matching centroids
+    else:
         src = src - src.mean(axis=0) + dst.mean(axis=0)
     if iterations > 0:
         tree = cKDTree(dst)
         for _ in range(iterations):
             _, nearest = tree.query(src)
-            src = apply_similarity(src, *similarity_transform(src, dst[nearest], with_scale))
+            src = apply_similarity(src, *similarity_transform(src, dst[nearest], with_scale=False))
     return src
 
 
 def reconstruction_nme(prediction: np.ndarray, target: np.ndarray, normaliser: float,
                        icp_iterations: int = 3) -> float:
-    """Mean nearest-neighbour distance after similarity alignment, over ``normaliser``."""
+    """Symmetric mean nearest-neighbour distance after alignment, over ``normaliser``."""
     from scipy.spatial import cKDTree
 
     if not normaliser > 0:
         raise ValueError(f"normaliser must be positive, got {normaliser}")
+    target = np.asarray(target, dtype=np.float64)
     aligned = icp_align(prediction, target, iterations=icp_iterations)
-    distances, _ = cKDTree(np.asarray(target, dtype=np.float64)).query(aligned)
-    return float(distances.mean() / normaliser)
+    to_target, _ = cKDTree(target).query(aligned)
+    to_prediction, _ = cKDTree(aligned).query(target)
+    return float(0.5 * (to_target.mean() + to_prediction.mean()) / normaliser)
