@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from engine.uv_layout import load_uv_layout
 from training.datasets import write_cached_sample

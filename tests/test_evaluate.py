@@ -14,8 +14,7 @@ from engine.uv_layout import load_uv_layout
 from training import metrics
 from training.cli import eval_main
 from training.evaluate import (EvalSample, Prediction, aflw2000_samples, check_seeds_disjoint,
-                               evaluate, evaluate_samples, mean_face_prediction,
-                               read_aflw2000_annotation)
+                               evaluate_samples, mean_face_prediction, read_aflw2000_annotation)
 from training.datasets import DatasetError
 
 

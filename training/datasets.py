@@ -186,7 +186,8 @@ def write_cached_sample(folder: Path, index: int, image: np.ndarray, position_ma
     arrays = {"position_map": np.asarray(position_map, dtype=np.float32), "params": np.array(params_json)}
     if landmarks is not None:
         arrays["landmarks"] = np.asarray(landmarks, dtype=np.float32)
-    atomic_write_with(folder / npz_name, lambda p: np.savez_compressed(str(p), **arrays))  # temp name ends in .npz
+    # (the temporary name ends in .npz, so numpy does not append another suffix)
+    atomic_write_with(folder / npz_name, lambda p: np.savez_compressed(str(p), **arrays))
     extension = ".png" if image_format == "png" else ".jpg"
     options = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if extension == ".jpg" else []
     ok, data = cv2.imencode(extension, image[:, :, ::-1], options)

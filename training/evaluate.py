@@ -22,12 +22,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from engine.crop import crop_matrix, crop_to_image, landmark_box, warp_to_crop
-from engine.errors import PRNetError
 from engine.fileio import atomic_write_text, atomic_write_with
 from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout, read_landmarks
 
@@ -242,7 +241,8 @@ class EvalReport:
     seconds: float = 0.0
 
     def errors(self, predictor: str, metric: str) -> np.ndarray:
-        values = [r[metric] for r in self.records if r["predictor"] == predictor and r.get(metric) is not None]
+        values = [r[metric] for r in self.records
+                  if r["predictor"] == predictor and r.get(metric) is not None]
         return np.asarray(values, dtype=np.float64)
 
     def yaws(self, predictor: str, metric: str) -> np.ndarray:
