@@ -84,10 +84,15 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
         TrainConfig.from_dict({"model": {"depth": 3}})
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    for argv in ([str(bad)], [str(tmp_path / "missing.json")]):
+    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"data": {"source": "300wlp", "path": str(tmp_path / "empty")},
+                                 "output_dir": str(tmp_path / "run")}))
+    for argv in ([str(bad)], [str(tmp_path / "missing.json")], [str(empty)]):
         assert train_main(argv) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_schedule_epochs_and_steps():

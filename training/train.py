@@ -446,7 +446,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         (echo or _tqdm_write)(message)
 
     if dist_info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
         if ckpt_path.exists() and not resume:
             raise CheckpointError(f"'{out_dir}' already holds a run ({CHECKPOINT_NAME}); pass --resume "
                                   f"to continue it or choose another output_dir")
@@ -460,6 +459,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     probe_size = None if fresh_synthetic else len(build_dataset(config, 1))
     schedule = plan_schedule(config, probe_size, dist_info.world_size)
     dataset = build_dataset(config, schedule.dataset_size)
+    if dist_info.is_main:  # only now: a bad config or data folder leaves no empty run behind
+        out_dir.mkdir(parents=True, exist_ok=True)
     shuffle = config.data.shuffle if config.data.shuffle is not None else not fresh_synthetic
 
     model = ResFCN256(config.model_config).to(device)
