@@ -134,10 +134,10 @@ def apply_similarity(points: np.ndarray, scale: float, rotation: np.ndarray,
 
 
 def icp_align(source: np.ndarray, target: np.ndarray, iterations: int = 3,
-              corresponding: bool = True, with_scale: bool = True) -> np.ndarray:
+              corresponding: bool = True, with_scale: bool = True, stride: int = 1) -> np.ndarray:
     """``source`` moved onto ``target``: a similarity (``with_scale``) from the given
     correspondences (when ``corresponding``, else matching centroids), then ``iterations``
-    rounds of rigid nearest-neighbour ICP."""
+    rounds of rigid nearest-neighbour ICP on every ``stride``-th source point."""
     from scipy.spatial import cKDTree
 
     src = np.asarray(source, dtype=np.float64)
@@ -149,20 +149,25 @@ def icp_align(source: np.ndarray, target: np.ndarray, iterations: int = 3,
     if iterations > 0:
         tree = cKDTree(dst)
         for _ in range(iterations):
-            _, nearest = tree.query(src)
-            src = apply_similarity(src, *similarity_transform(src, dst[nearest], with_scale=False))
+            _, nearest = tree.query(src[::stride])
+            src = apply_similarity(src, *similarity_transform(src[::stride], dst[nearest],
+                                                              with_scale=False))
     return src
 
 
 def reconstruction_nme(prediction: np.ndarray, target: np.ndarray, normaliser: float,
-                       icp_iterations: int = 3) -> float:
-    """Symmetric mean nearest-neighbour distance after alignment, over ``normaliser``."""
+                       icp_iterations: int = 3, stride: int = 4) -> float:
+    """Symmetric mean nearest-neighbour distance after alignment, over ``normaliser``.
+
+    The nearest-neighbour queries start from every ``stride``-th point (into the full other
+    cloud): a mean over ~11,000 of the 43,867 distances, several times faster.
+    """
     from scipy.spatial import cKDTree
 
     if not normaliser > 0:
         raise ValueError(f"normaliser must be positive, got {normaliser}")
     target = np.asarray(target, dtype=np.float64)
-    aligned = icp_align(prediction, target, iterations=icp_iterations)
-    to_target, _ = cKDTree(target).query(aligned)
-    to_prediction, _ = cKDTree(aligned).query(target)
+    aligned = icp_align(prediction, target, iterations=icp_iterations, stride=stride)
+    to_target, _ = cKDTree(target).query(aligned[::stride])
+    to_prediction, _ = cKDTree(aligned).query(target[::stride])
     return float(0.5 * (to_target.mean() + to_prediction.mean()) / normaliser)

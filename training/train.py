@@ -91,6 +91,7 @@ class OptimConfig:
     lr_gamma: float = 0.5
     weight_decay: float = 0.0
     workers: int = 0
+    threads: int | None = None          # torch intra-op threads (None: torch's default)
     device: str = "auto"                # auto | cpu | cuda | cuda:N
     checkpoint_every: int = 500         # steps
     log_every: int = 10                 # steps per CSV row
@@ -171,6 +172,8 @@ class TrainConfig:
         if d.source == "synthetic" and not t.steps and not (t.steps_per_epoch or d.num_samples):
             raise ConfigError(f"{where}: on-the-fly synthetic data has no natural epoch; set "
                               f"train.steps, train.steps_per_epoch or data.num_samples")
+        if t.threads is not None and t.threads < 1:
+            raise ConfigError(f"{where}: train.threads must be >= 1 (or null for torch's default)")
         if t.checkpoint_every < 1 or t.log_every < 1:
             raise ConfigError(f"{where}: train.checkpoint_every and train.log_every must be >= 1")
 
@@ -430,6 +433,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     start_wall = time.time()
     device_kind = "cuda" if (t.device.startswith("cuda") or
                              (t.device == "auto" and torch.cuda.is_available())) else "cpu"
+    if t.threads:  # on a shared CPU, fewer threads than cores avoids OpenMP spin-waiting
+        torch.set_num_threads(t.threads)
     dist_info = init_distributed(device_kind)
     device = resolve_device(t.device, dist_info)
     out_dir = Path(config.output_dir)
