@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
@@ -19,6 +25,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temp)
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, final)
     except BaseException:
         with contextlib.suppress(OSError):
