@@ -219,3 +219,26 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
 
     assert "not found" in _run_error(capsys, [str(tmp_path / "missing.safetensors"),
                                               "--aflw2000", str(folder), "-o", str(tmp_path / "e")])
+
+
+def test_photo_folder_with_2d_annotations(tmp_path):
+    """--photos: iBUG .pts beside each image; 2D NME only, no yaw, per-face results."""
+    from PIL import Image
+
+    from training.evaluate import evaluate, mean_face_prediction
+    from training.metrics import bbox_size
+
+    rng = np.random.default_rng(3)
+    truth = np.stack([rng.uniform(80, 220, 68), rng.uniform(60, 240, 68)], axis=1)
+    Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(tmp_path / "face.png")
+    lines = ["version: 1", "n_points: 68", "{"] + [f"{x + 1} {y + 1}" for x, y in truth] + ["}"]
+    (tmp_path / "face.pts").write_text("\n".join(lines))
+    (tmp_path / "unannotated.png").write_bytes((tmp_path / "face.png").read_bytes())
+    results = evaluate(None, tmp_path / "out", photos=tmp_path, progress=False)
+    entry = results[0]["results"]["mean_face"]
+    assert results[0]["faces"] == 1
+    assert "nme3d" not in entry
+    box = (truth[:, 0].min(), truth[:, 1].min(), truth[:, 0].max(), truth[:, 1].max())
+    expected = np.linalg.norm(mean_face_prediction(box).landmarks[:, :2] - truth, axis=1).mean()
+    assert entry["nme2d"]["mean"] == pytest.approx(expected / bbox_size(truth), rel=1e-6)
+    assert entry["nme2d"]["balanced_mean"] is None

@@ -116,6 +116,8 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("weights", nargs="?", help="weights file (omit with --baseline-only)")
     parser.add_argument("--aflw2000", metavar="FOLDER", help="folder of NAME.jpg + NAME.mat "
                         "(pt3d_68, Pose_Para)")
+    parser.add_argument("--photos", metavar="FOLDER", help="folder of photos with 2D 68-point "
+                        "annotations (NAME.pts or NAME.ljson beside each image): 2D NME only")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="also evaluate on N held-out synthetic faces")
     parser.add_argument("--synthetic-seed", type=int, default=None,
@@ -141,7 +143,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         from .evaluate import EVAL_BASE_SEED, evaluate, format_summary
 
         results = evaluate(None if args.baseline_only else args.weights, args.output,
-                           aflw2000=args.aflw2000, synthetic=args.synthetic,
+                           aflw2000=args.aflw2000, synthetic=args.synthetic, photos=args.photos,
                            synthetic_seed=(EVAL_BASE_SEED if args.synthetic_seed is None
                                            else args.synthetic_seed),
                            synthetic_config=_json_arg(args.synthetic_config), device=args.device,

@@ -202,6 +202,27 @@ def aflw2000_samples(folder: str | os.PathLike, limit: int | None = None) -> Ite
         yield EvalSample(image_path.stem, _read_rgb(image_path), landmarks, yaw)
 
 
+def photo_samples(folder: str | os.PathLike) -> Iterator[EvalSample]:
+    """Photos with 2D 68-point annotations (iBUG ``.pts`` or menpo ``.ljson`` beside each image).
+
+    Only x and y are known: z is NaN (so no 3D metric is computed) and so is the yaw.
+    """
+    from engine.image_io import load_image
+
+    from .annotations import annotated_photos
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"photo folder '{folder}' does not exist")
+    pairs = annotated_photos(folder)
+    if not pairs:
+        raise DatasetError(f"no annotated photos in '{folder}' (expected NAME.jpg/.png with "
+                           f"NAME.pts or NAME.ljson beside it)")
+    for path, points in pairs:
+        landmarks = np.concatenate([points, np.full((len(points), 1), np.nan)], axis=1)
+        yield EvalSample(path.stem, load_image(path), landmarks, float("nan"))
+
+
 def synthetic_samples(count: int, base_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
                       layout: UVLayout | None = None) -> Iterator[EvalSample]:
     """Held-out synthetic faces (seeds base_seed..base_seed+count-1) with dense ground truth."""
@@ -281,7 +302,8 @@ def evaluate_samples(samples: Iterable[EvalSample], predictors: dict[str, Predic
             record = {"name": sample.name, "predictor": name, "yaw_deg": sample.yaw_deg,
                       "bbox_size": norm,
                       "nme2d": metrics.nme(prediction.landmarks, sample.landmarks, norm, dims=2),
-                      "nme3d": metrics.nme(prediction.landmarks, sample.landmarks, norm, dims=3)}
+                      "nme3d": (metrics.nme(prediction.landmarks, sample.landmarks, norm, dims=3)
+                                if np.isfinite(sample.landmarks[:, 2]).all() else None)}
             if sample.dense is not None:
                 record["dense_nme"] = metrics.nme(prediction.dense, sample.dense, norm, dims=3)
                 record["reconstruction_nme"] = metrics.reconstruction_nme(
@@ -363,19 +385,25 @@ def format_summary(results: dict) -> str:
         for metric, summary in entry.items():
             buckets = "  ".join(f"{b} {v * 100:.2f}" if v is not None else f"{b} -"
                                 for b, v in summary["buckets"].items())
-            lines.append(f"  {name:>10} {metric:<19} mean {summary['balanced_mean'] * 100:6.2f}%  "
-                         f"({buckets})")
+            if summary["balanced_mean"] is None:  # no yaw known (2D photos): the plain mean
+                lines.append(f"  {name:>10} {metric:<19} mean {summary['mean'] * 100:6.2f}%  "
+                             f"(per face in per_face.csv)")
+            else:
+                lines.append(f"  {name:>10} {metric:<19} mean {summary['balanced_mean'] * 100:6.2f}%  "
+                             f"({buckets})")
     return "\n".join(lines)
 
 
 def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
              aflw2000: str | os.PathLike | None = None, synthetic: int = 0,
+             photos: str | os.PathLike | None = None,
              synthetic_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
              device: str = "auto", baseline: bool = True, limit: int | None = None,
              progress: bool = True) -> list[dict]:
     """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets."""
-    if not aflw2000 and not synthetic:
-        raise DatasetError("nothing to evaluate: pass an AFLW2000-3D folder and/or a synthetic count")
+    if not aflw2000 and not synthetic and not photos:
+        raise DatasetError("nothing to evaluate: pass an AFLW2000-3D folder, a photo folder "
+                           "and/or a synthetic count")
     layout = load_uv_layout()
     predictors: dict[str, Predictor] = {}
     extra: dict = {}
@@ -397,6 +425,10 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
         report = evaluate_samples(aflw2000_samples(aflw2000, limit), predictors, "aflw2000",
                                   progress, total=len(images))
         out.append(write_report(report, out_dir, {**extra, "source": str(aflw2000)}))
+    if photos:
+        samples = list(photo_samples(photos))
+        report = evaluate_samples(samples, predictors, "photos", progress, total=len(samples))
+        out.append(write_report(report, out_dir, {**extra, "source": str(photos)}))
     if synthetic:
         check_seeds_disjoint(provenance, synthetic_seed, synthetic)
         report = evaluate_samples(synthetic_samples(synthetic, synthetic_seed, synthetic_config, layout),

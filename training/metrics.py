@@ -66,8 +66,10 @@ def nme(prediction: np.ndarray, target: np.ndarray, normaliser: float, dims: int
 
 
 def yaw_bucket(yaw_deg: float) -> str:
-    """The name of the |yaw| bucket of a pose (degrees)."""
+    """The name of the |yaw| bucket of a pose (degrees); "unknown" for NaN (2D-only annotations)."""
     value = abs(float(yaw_deg))
+    if value != value:
+        return "unknown"
     for name, low, high in YAW_BUCKETS:
         if (low == 0.0 and value <= high) or low < value <= high:
             return name
