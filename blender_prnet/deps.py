@@ -36,6 +36,9 @@ PYTHON_PACKAGES: tuple[tuple[str, str], ...] = (
     ("PIL", "pillow"),
     ("safetensors", "safetensors"),
 )
+# Installed alongside but not required: the engine falls back to OpenCV's Haar cascades
+# when dlib (the better face detector, model built in) is missing.
+OPTIONAL_PACKAGES: tuple[tuple[str, str], ...] = (("dlib", "dlib-bin"),)
 # Blender's numpy must stay: anything pip drags in under these names is deleted.
 PROTECTED_DISTRIBUTIONS = ("numpy",)
 
@@ -223,7 +226,7 @@ def pip_commands(python: str, target: str, torch_variant: str, numpy_version: st
     index = TORCH_INDEXES[torch_variant]
     if index:
         torch_cmd += ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"]
-    rest = base + [req for module, req in PYTHON_PACKAGES if module != "torch"]
+    rest = base + [req for module, req in PYTHON_PACKAGES + OPTIONAL_PACKAGES if module != "torch"]
     return [torch_cmd, rest]
 
 

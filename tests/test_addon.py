@@ -563,6 +563,7 @@ def test_install_dependencies_dry_run_keeps_blenders_numpy(addon, tmp_path):
     assert "--target" in torch_cmd and "torch" in torch_cmd
     assert "https://download.pytorch.org/whl/cpu" in torch_cmd
     assert "opencv-python-headless==4.11.0.86" in rest and "numpy" not in rest
+    assert "dlib-bin" in rest  # optional detector, installed alongside
     assert "--constraint" in rest
     assert deps.constraints_text("1.26.4") == "numpy==1.26.4\n"
     # numpy that pip pulled in as a dependency is removed again.
