@@ -272,3 +272,29 @@ def test_tiny_training_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert eval_main([str(run / "weights.safetensors"), "--synthetic", "2", "--synthetic-seed", "6",
                       "-o", str(tmp_path / "eval2"), "--no-progress"]) == 1
     assert "overlap" in capsys.readouterr().err
+
+
+def test_init_weights_starts_a_new_stage_from_earlier_weights(tmp_path):
+    cache = make_fake_cache(tmp_path / "cache", 4)
+    common = {"data.source": "synthetic_cache", "data.path": str(cache), "train.steps": 2,
+              "train.batch_size": 2}
+    first = train(tiny_config(tmp_path / "a", **common), progress=False)
+    assert first.weights is not None
+    stage = tiny_config(tmp_path / "b", **{**common, "train.init_weights": str(first.weights),
+                                           "train.steps": 1, "train.lr": 1e-12})
+    second = train(stage, progress=False, export=False)
+    from engine.weights import load_weights
+
+    exported, _ = load_weights(first.weights)
+    continued = _state(second.checkpoint)
+    # lr ~0: the weights are the ones it started from (BatchNorm statistics aside).
+    assert all(torch.allclose(exported[n], continued[n], atol=1e-9)
+               for n in exported if "running" not in n)
+    fresh = _state(train(tiny_config(tmp_path / "d", **{**common, "train.steps": 1,
+                                                       "train.lr": 1e-12}),
+                         progress=False, export=False).checkpoint)
+    assert not all(torch.allclose(exported[n], fresh[n], atol=1e-9) for n in exported)
+    wrong = tiny_config(tmp_path / "c", **common, **{"train.init_weights": str(first.weights),
+                                                    "model.base_width": 4})
+    with pytest.raises(Exception, match="init_weights"):
+        train(wrong, progress=False)

@@ -96,6 +96,8 @@ class OptimConfig:
     checkpoint_every: int = 500         # steps
     log_every: int = 10                 # steps per CSV row
     export_dtype: str = "float32"
+    init_weights: str | None = None     # start from these weights (.safetensors or checkpoint.pt):
+                                        # a later curriculum stage; the optimiser starts fresh
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,25 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
+def _initial_state(path: Path, config: "TrainConfig", device) -> dict:
+    """The network weights a run starts from (``train.init_weights``), checked against the config."""
+    if path.suffix == ".pt":
+        state = load_checkpoint(path, map_location=device)
+        model_config, tensors = state["model_config"], state["model"]
+    else:
+        from engine.weights import load_weights
+
+        tensors, info = load_weights(path)
+        model_config = info.config.to_dict()
+    if model_config != config.model_config.to_dict():
+        raise ConfigError(f"train.init_weights '{path}' is for model {model_config}, the config asks "
+                          f"for {config.model_config.to_dict()}")
+    reference = ResFCN256(config.model_config).state_dict()
+    for name, tensor in reference.items():  # num_batches_tracked may be absent from weights files
+        tensors.setdefault(name, tensor)
+    return tensors
+
+
 def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> ResFCN256:
     """The network of a training checkpoint (in eval mode), e.g. to evaluate before exporting."""
     state = load_checkpoint(path)
@@ -475,6 +496,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                                      zero_outside_face=config.loss.zero_outside_face).to(device)
 
     step, skipped, samples, wall_before = 0, 0, 0, 0.0
+    if t.init_weights and not resume:
+        model.load_state_dict(_initial_state(Path(t.init_weights), config, device))
     if resume:
         state = load_checkpoint(ckpt_path, map_location=device)
         if state["model_config"] != config.model_config.to_dict():
