@@ -117,9 +117,19 @@ def _rasterize_into(verts, tris, height, width, cull_backfaces, tri_out, bary_ou
     # Contiguous 1-D gathers are several times faster than strided 2-D fancy indexing.
     vx, vy, vz = (np.ascontiguousarray(verts[:, k]) for k in range(3))
     ia, ib, ic = (np.ascontiguousarray(tris[:, k]) for k in range(3))
-    ax_, ay_, az_ = vx[ia], vy[ia], vz[ia]
-    bx_, by_, bz_ = vx[ib], vy[ib], vz[ib]
-    cx_, cy_, cz_ = vx[ic], vy[ic], vz[ic]
+    ax_, ay_ = vx[ia], vy[ia]
+    bx_, by_ = vx[ib], vy[ib]
+    cx_, cy_ = vx[ic], vy[ic]
+    bx, by = bx_ - ax_, by_ - ay_
+    cx, cy = cx_ - ax_, cy_ - ay_
+    area2 = bx * cy - by * cx
+    original = None  # triangle ids of the rows below, when back faces were dropped
+    if cull_backfaces:  # drop back faces before any further per-triangle work
+        original = np.flatnonzero(area2 > 0)
+        ia, ib, ic = ia[original], ib[original], ic[original]
+        ax_, ay_, bx_, by_, cx_, cy_, bx, by, cx, cy, area2 = (
+            v[original] for v in (ax_, ay_, bx_, by_, cx_, cy_, bx, by, cx, cy, area2))
+    az_, bz_, cz_ = vz[ia], vz[ib], vz[ic]
     # Chained np.minimum is much faster than .min(axis=1) over (M, 3) rows.
     with np.errstate(invalid="ignore"):
         x0 = np.ceil(np.minimum(np.minimum(ax_, bx_), cx_))
@@ -130,16 +140,12 @@ def _rasterize_into(verts, tris, height, width, cull_backfaces, tri_out, bary_ou
         np.minimum(x1, width - 1, out=x1)
         np.maximum(y0, 0, out=y0)
         np.minimum(y1, height - 1, out=y1)
-        bx, by = bx_ - ax_, by_ - ay_
-        cx, cy = cx_ - ax_, cy_ - ay_
-        area2 = bx * cy - by * cx
         # NaN/inf vertices make the comparisons below False, which drops their triangles.
         ok = (x1 >= x0) & (y1 >= y0) & (np.abs(area2) > 1e-12) & np.isfinite(az_ + bz_ + cz_)
-    if cull_backfaces:
-        ok &= area2 > 0
     keep = np.flatnonzero(ok)
     if keep.size == 0:
         return
+    triangle_id = keep if original is None else original[keep]
     x0, y0 = x0[keep], y0[keep]
     box_w = (x1[keep] - x0 + 1).astype(np.int64)
     box_h = (y1[keep] - y0 + 1).astype(np.int64)
@@ -163,7 +169,7 @@ def _rasterize_into(verts, tris, height, width, cull_backfaces, tri_out, bary_ou
 
     def emit(tri_rows, dx, dy, wb, wc):
         pix_parts.append(origin[tri_rows] + dy * width + dx)
-        tri_parts.append(keep[tri_rows])
+        tri_parts.append(triangle_id[tri_rows])
         z_parts.append(coeffs[6][tri_rows] + coeffs[7][tri_rows] * wb + coeffs[8][tri_rows] * wc)
         wb_parts.append(wb)
         wc_parts.append(wc)
