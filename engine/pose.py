@@ -13,8 +13,12 @@ import numpy as np
 from .result import HeadPose
 
 
-def fit_similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares ``target ~ scale * R @ source + t`` (Umeyama 1991). Returns (scale, R, t)."""
+def fit_similarity(source: np.ndarray, target: np.ndarray,
+                   with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares ``target ~ scale * R @ source + t`` (Umeyama 1991). Returns (scale, R, t).
+
+    ``with_scale=False`` fits a rigid motion (scale 1).
+    """
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     mu_s, mu_t = source.mean(0), target.mean(0)
@@ -26,7 +30,7 @@ def fit_similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.nd
         sign[2, 2] = -1.0
     rotation = u @ sign @ vt
     variance = (src ** 2).sum() / len(source)
-    scale = float(np.trace(np.diag(singular) @ sign) / variance)
+    scale = float(np.trace(np.diag(singular) @ sign) / variance) if with_scale and variance > 0 else 1.0
     translation = mu_t - scale * rotation @ mu_s
     return scale, rotation, translation
 

@@ -82,7 +82,7 @@ class UVLayout:
     landmark_map_pixels: np.ndarray  # (68, 2) float: the landmark vertices' exact UV positions
     bfm_uv: np.ndarray            # (38365, 2) UVs in [0, 1] of the no-neck BFM vertices
     bfm_map_pixels: np.ndarray    # (38365, 2) float (column, row) in the map
-    bfm_triangles: np.ndarray     # (76073, 3) int, counter-clockwise seen from the front
+    bfm_triangles: np.ndarray     # (76073, 3) int, as in tri.pkl (engine.decode winds them for output)
     bfm_vertex_ids: np.ndarray    # (38365,) indices of those vertices in the full 53,215 BFM
     face_mask: np.ndarray         # (256, 256) bool
     canonical_vertices: np.ndarray  # (43867, 3) mean face at the dense points (pose reference)

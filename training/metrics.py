@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.pose import fit_similarity
+
 YAW_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("[0,30]", 0.0, 30.0), ("(30,60]", 30.0, 60.0), ("(60,90]", 60.0, float("inf")))
 OUTER_EYE_CORNERS = (36, 45)
@@ -114,20 +116,7 @@ def ced_auc(errors: np.ndarray, max_threshold: float = 0.07, steps: int = 1001) 
 def similarity_transform(source: np.ndarray, target: np.ndarray,
                          with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
     """Least-squares ``target ~ s R source + t`` for corresponding (N, 3) points (Umeyama 1991)."""
-    src = np.asarray(source, dtype=np.float64)
-    dst = np.asarray(target, dtype=np.float64)
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    covariance = dst_c.T @ src_c / len(src)
-    u, singular, vt = np.linalg.svd(covariance)
-    sign = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[2, 2] = -1.0
-    rotation = u @ sign @ vt
-    variance = (src_c ** 2).sum() / len(src)
-    scale = float(np.trace(np.diag(singular) @ sign) / variance) if with_scale and variance > 0 else 1.0
-    translation = dst_mean - scale * rotation @ src_mean
-    return scale, rotation, translation
+    return fit_similarity(source, target, with_scale=with_scale)
 
 
 def apply_similarity(points: np.ndarray, scale: float, rotation: np.ndarray,
