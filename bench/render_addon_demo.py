@@ -34,7 +34,7 @@ def main() -> int:
                         help="use the canonical mean face instead of the network's geometry")
     # dlib's pass also returns a low-score box on the astronaut's mission patch, larger than her
     # face, so "largest face" picks the patch; Haar finds only the face. (Reported to the engine.)
-    parser.add_argument("--detector", default="haar", choices=["auto", "haar", "dlib"])
+    parser.add_argument("--detector", default="auto", choices=["auto", "haar", "dlib"])
     parser.add_argument("--output", default=str(REPO / "docs" / "blender_render.png"))
     parser.add_argument("--size", type=int, default=384)
     args = parser.parse_args()
