@@ -40,3 +40,18 @@ def tiny_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def photos_dir() -> Path:
     return SHARED_ASSETS / "photos"
+
+
+@pytest.fixture(scope="session")
+def bfm():
+    """The BFM from the assets with its derived bases (the first run derives and caches them)."""
+    from training.morphable_model import load_bfm_from_assets
+
+    return load_bfm_from_assets()
+
+
+@pytest.fixture(scope="session")
+def layout():
+    from engine.uv_layout import load_uv_layout
+
+    return load_uv_layout()

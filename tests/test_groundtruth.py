@@ -9,21 +9,11 @@ from PIL import Image
 from scipy.spatial import cKDTree
 
 from engine.crop import crop_matrix, image_to_crop, landmark_box
-from engine.uv_layout import load_uv_layout, sample_bilinear, uv_to_map_pixels
+from engine.uv_layout import sample_bilinear, uv_to_map_pixels
 from training.groundtruth import (crop_groundtruth, folded_uv_vertices, mouth_strip_triangles,
                                   position_map_from_vertices, sample_from_300wlp, uv_gather_for)
-from training.morphable_model import (ModelFileError, load_300wlp_fit, load_bfm_from_assets,
+from training.morphable_model import (ModelFileError, load_300wlp_fit,
                                       pose_vertices)
-
-
-@pytest.fixture(scope="module")
-def bfm():
-    return load_bfm_from_assets()
-
-
-@pytest.fixture(scope="module")
-def layout():
-    return load_uv_layout()
 
 
 def _posed(bfm, seed=0, yaw=0.5, pitch=0.2, roll=0.1, height=500):

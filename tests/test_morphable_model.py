@@ -7,15 +7,9 @@ import pytest
 import scipy.io
 
 from engine.assets import asset_path, user_cache_dir
-from training.morphable_model import (NUM_LANDMARKS, Fit300WLP, ModelFileError, MorphableModel,
-                                      load_300wlp_fit, load_basel_mat, load_bfm_from_assets,
+from training.morphable_model import (NUM_LANDMARKS, Fit300WLP, ModelFileError,
+                                      load_300wlp_fit, load_basel_mat,
                                       pose_vertices, relative_error, rotation_300wlp)
-
-
-@pytest.fixture(scope="module")
-def bfm() -> MorphableModel:
-    # The first run derives the dense bases (tens of seconds) into the user cache.
-    return load_bfm_from_assets()
 
 
 def test_asset_model_shapes(bfm):

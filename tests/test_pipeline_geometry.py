@@ -14,22 +14,9 @@ from engine.crop import crop_to_image, landmark_box
 from engine.decode import decode_position_map
 from engine.pose import euler_to_rotation
 from engine.render import interpolate, rasterize
-from engine.uv_layout import load_uv_layout
 
 WIDTH, HEIGHT = 640, 480
 POSES = [(0.0, 0.0, 0.0), (30.0, 10.0, -15.0), (-45.0, -20.0, 10.0)]
-
-
-@pytest.fixture(scope="module")
-def bfm():
-    from training.morphable_model import load_bfm_from_assets
-
-    return load_bfm_from_assets()
-
-
-@pytest.fixture(scope="module")
-def layout():
-    return load_uv_layout()
 
 
 def posed_mean_face(bfm, yaw: float, pitch: float, roll: float) -> np.ndarray:

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from engine.pose import estimate_pose
-from engine.uv_layout import load_uv_layout, sample_bilinear
+from engine.uv_layout import sample_bilinear
 from training.synthetic import (Sample, SyntheticConfig, contact_sheet, generate_batch,
                                 generate_sample)
-
-
-@pytest.fixture(scope="module")
-def layout():
-    return load_uv_layout()
 
 
 def test_sample_types_and_determinism():
