@@ -49,9 +49,9 @@ TF_DTYPES: dict[int, np.dtype] = {
     22: np.dtype(np.uint32),   # DT_UINT32
     23: np.dtype(np.uint64),   # DT_UINT64
 }
-TF_DTYPE_NAMES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8",
-                  7: "string", 8: "complex64", 9: "int64", 10: "bool", 14: "bfloat16",
-                  17: "uint16", 18: "complex128", 19: "float16", 22: "uint32", 23: "uint64"}
+# Names for messages: the readable types above plus the ones we refuse.
+TF_DTYPE_NAMES = {**{code: dtype.name for code, dtype in TF_DTYPES.items()},
+                  7: "string", 8: "complex64", 14: "bfloat16", 18: "complex128"}
 
 # Variables that belong to the optimiser or the training loop, not to the model.
 OPTIMIZER_SUFFIXES = ("/Adam", "/Adam_1", "/Momentum", "/RMSProp", "/RMSProp_1",
