@@ -8,6 +8,11 @@ box, and the ground-truth landmarks are drawn too (green: truth, red: predicted)
 The demo photo (scikit-image's public-domain astronaut) goes through detection.
 The mesh render is our own rasteriser: the textured mesh, shaded, on a grey
 background, once in the photo's pose and once turned 40 degrees.
+
+``--model-output-only`` keeps every pixel of the photo (and its annotation) out of
+the images: the predicted landmarks on a grey canvas and the mesh in a plain
+clay colour. That is what docs/ holds for the shared photos, whose licence
+forbids shipping them or copies of them.
 """
 
 from __future__ import annotations
@@ -41,8 +46,12 @@ def draw_landmarks(image: np.ndarray, points: np.ndarray, colour: tuple[int, int
         cv2.circle(image, (int(round(x)), int(round(y))), radius, colour, -1, cv2.LINE_AA)
 
 
-def render_mesh(result: ReconstructionResult, size: int = 512, turn_deg: float = 0.0) -> np.ndarray:
-    """The textured mesh, Lambert-shaded, centred in a size x size grey image."""
+CLAY_RGB = (200.0, 170.0, 150.0)
+
+
+def render_mesh(result: ReconstructionResult, size: int = 512, turn_deg: float = 0.0,
+                textured: bool = True) -> np.ndarray:
+    """The mesh (textured, or in clay colour), Lambert-shaded, centred in a size x size grey image."""
     vertices = result.mesh.vertices.copy()
     centre = vertices.mean(0)
     vertices = (vertices - centre) @ euler_to_rotation(turn_deg, 0, 0).T
@@ -52,7 +61,8 @@ def render_mesh(result: ReconstructionResult, size: int = 512, turn_deg: float =
     raster = rasterize(vertices, triangles, size, size)
     uv_pixels = np.stack([result.mesh.uvs[:, 0] * (result.texture.shape[1] - 1),
                           (1 - result.mesh.uvs[:, 1]) * (result.texture.shape[0] - 1)], axis=1)
-    colours = sample_bilinear(result.texture.astype(np.float64), uv_pixels)
+    colours = (sample_bilinear(result.texture.astype(np.float64), uv_pixels) if textured
+               else np.tile(CLAY_RGB, (len(vertices), 1)))
     # Per-vertex normals in the image frame (y down): light from the camera, slightly above.
     a, b, c = (vertices[triangles[:, i]] for i in range(3))
     face_normals = np.cross(c - a, b - a)
@@ -80,14 +90,14 @@ def save_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def overlay(rec: Reconstructor, name: str, image: np.ndarray, out: Path,
-            truth: np.ndarray | None = None) -> ReconstructionResult:
+            truth: np.ndarray | None = None, photo_pixels: bool = True) -> ReconstructionResult:
     from engine.crop import landmark_box
 
     bbox = landmark_box(truth) if truth is not None else None
     result = rec.reconstruct(image, bbox=bbox)
-    canvas = image.copy()
+    canvas = image.copy() if photo_pixels else np.full_like(image, 90)
     radius = max(2, int(round(np.ptp(result.landmarks[:, 0]) / 80)))
-    if truth is not None:
+    if truth is not None and photo_pixels:
         draw_landmarks(canvas, truth, (0, 220, 0), radius)
     draw_landmarks(canvas, result.landmarks, (255, 40, 40), radius)
     x0, y0, x1, y1 = result.bbox
@@ -97,7 +107,8 @@ def overlay(rec: Reconstructor, name: str, image: np.ndarray, out: Path,
     scale = 512 / max(crop.shape[:2])
     crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     save_png(out / f"{name}_landmarks.png", crop)
-    renders = np.concatenate([render_mesh(result), render_mesh(result, turn_deg=40.0)], axis=1)
+    renders = np.concatenate([render_mesh(result, textured=photo_pixels),
+                              render_mesh(result, turn_deg=40.0, textured=photo_pixels)], axis=1)
     save_png(out / f"{name}_mesh.png", renders)
     return result
 
@@ -108,6 +119,9 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--photos", default=None, help="folder of annotated photos")
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--model-output-only", action="store_true",
+                        help="for --photos: no photo pixels or annotations in the images (grey canvas, "
+                             "clay mesh), for photos that may not be redistributed")
     args = parser.parse_args()
     rec = Reconstructor(weights=args.weights, device="cpu", texture_size=512)
     out = Path(args.output)
@@ -120,7 +134,8 @@ def main() -> None:
         for path, truth in annotated_photos(args.photos):
             from engine.image_io import load_image
 
-            overlay(rec, path.stem, load_image(path), out, truth)
+            overlay(rec, path.stem, load_image(path), out, truth,
+                    photo_pixels=not args.model_output_only)
             print(f"wrote {out}/{path.stem}_*.png")
 
 

@@ -80,6 +80,25 @@ def test_shipped_configs_load():
     assert synthetic.train.steps_per_epoch and synthetic.data.source == "synthetic"
 
 
+def test_the_shipped_recipe_chains_its_stages_and_matches_the_default_weights():
+    """training/retrain_default.sh: each stage starts where the one before it ended."""
+    from engine.reconstructor import DEFAULT_WEIGHTS
+    from engine.weights import load_weights
+
+    stages = [load_config(CONFIGS / f"{name}.json")
+              for name in ("shipped", "shipped_stage2", "shipped_stage3")]
+    for earlier, later in zip(stages, stages[1:]):
+        assert Path(later.train.init_weights).parent == Path(earlier.output_dir)
+        assert later.model_config == earlier.model_config
+    script = (CONFIGS.parent / "retrain_default.sh").read_text()
+    for stage in stages:
+        assert f"{stage.output_dir}\n" in script or f"{stage.output_dir} " in script
+    assert f"--make-cache {stages[2].data.path} " in script
+    assert f"{stages[2].output_dir}/weights.safetensors {DEFAULT_WEIGHTS.relative_to(CONFIGS.parents[1])}" in script
+    info = load_weights(DEFAULT_WEIGHTS)[1]
+    assert info.config == stages[2].model_config
+
+
 def test_bad_configs_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(ConfigError, match="unknown key"):
         TrainConfig.from_dict({"trian": {}})
@@ -298,3 +317,21 @@ def test_init_weights_starts_a_new_stage_from_earlier_weights(tmp_path):
                                                     "model.base_width": 4})
     with pytest.raises(Exception, match="init_weights"):
         train(wrong, progress=False)
+
+
+def test_staged_runs_record_the_whole_chain_in_the_weights(tmp_path):
+    from engine.weights import load_weights
+
+    cache = make_fake_cache(tmp_path / "cache", 4)
+    common = {"data.source": "synthetic_cache", "data.path": str(cache), "train.steps": 1,
+              "train.batch_size": 2}
+    first = train(tiny_config(tmp_path / "a", name="stage-a", **common), progress=False)
+    second = train(tiny_config(tmp_path / "b", name="stage-b", **common,
+                               **{"train.init_weights": str(first.weights)}), progress=False)
+    third = train(tiny_config(tmp_path / "c", name="stage-c", **common,
+                              **{"train.init_weights": str(second.checkpoint)}), progress=False)
+    provenance = load_weights(third.weights)[1].provenance
+    assert provenance["run"] == "stage-c"
+    assert provenance["init"]["run"] == "stage-b" and provenance["init"]["steps"] == 1
+    assert provenance["init"]["init"]["provenance"]["run"] == "stage-a"
+    assert "init" not in load_weights(first.weights)[1].provenance

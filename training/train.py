@@ -342,6 +342,32 @@ def _initial_state(path: Path, config: "TrainConfig", device) -> dict:
     return tensors
 
 
+def init_provenance(path: str | os.PathLike, depth: int = 0) -> dict:
+    """Where a staged run's starting weights came from, following earlier stages back.
+
+    A weights file carries its own provenance; a checkpoint names its run, its step and,
+    recursively, the weights it started from. A missing file is recorded by path only.
+    """
+    path = Path(path)
+    record: dict = {"path": str(path)}
+    try:
+        if path.suffix == ".pt":
+            state = load_checkpoint(path)
+            record.update(run=state.get("config", {}).get("name"), steps=int(state["step"]),
+                          wall_time_s=round(float(state["wall_time"]), 1),
+                          data=state.get("config", {}).get("data"))
+            earlier = state.get("config", {}).get("train", {}).get("init_weights")
+            if earlier and depth < 16:
+                record["init"] = init_provenance(earlier, depth + 1)
+        else:
+            from engine.weights import load_weights
+
+            record["provenance"] = load_weights(path)[1].provenance
+    except PRNetError as exc:
+        record["unreadable"] = str(exc)
+    return record
+
+
 def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> ResFCN256:
     """The network of a training checkpoint (in eval mode), e.g. to evaluate before exporting."""
     state = load_checkpoint(path)
@@ -645,9 +671,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                           "name": "Adam", "lr": t.lr, "lr_step_epochs": t.lr_step_epochs,
                           "lr_gamma": t.lr_gamma, "batch_size": t.batch_size,
                           "steps_per_epoch": schedule.steps_per_epoch},
-                      "final_loss": losses[-1] if losses else None,
+                      "final_loss": losses[-1] if losses else (read_log(log_path)[-1:] or [{}])[0].get("loss"),
                       "machine": machine_info(device, dist_info.world_size),
                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if t.init_weights:
+            provenance["init"] = init_provenance(t.init_weights)
         weights_path = export_weights(model, out_dir / WEIGHTS_NAME, config, provenance)
         say(f"exported weights to {weights_path}")
     say(f"{'finished' if finished else 'stopped'} at step {step}/{schedule.total_steps}: "
