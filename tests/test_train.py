@@ -97,6 +97,12 @@ def test_the_shipped_recipe_chains_its_stages_and_matches_the_default_weights():
     assert f"{stages[2].output_dir}/weights.safetensors {DEFAULT_WEIGHTS.relative_to(CONFIGS.parents[1])}" in script
     info = load_weights(DEFAULT_WEIGHTS)[1]
     assert info.config == stages[2].model_config
+    # The shipped file is the last stage's export, and it names the stages before it.
+    chain, runs = info.provenance, []
+    while chain:
+        runs.append(chain.get("run") or chain.get("provenance", {}).get("run"))
+        chain = chain.get("init")
+    assert runs == [stage.name for stage in reversed(stages)]
 
 
 def test_bad_configs_are_one_line_errors(tmp_path, capsys):

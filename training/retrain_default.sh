@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain the shipped default weights from scratch: the three stages of the model card,
-# about 3 h 20 min on 2 CPU cores. Run from the repository root with PRNET_ASSETS set.
+# about 3 h 35 min on 2 CPU cores. Run from the repository root with PRNET_ASSETS set.
 # Safe to re-run after an interruption: a finished stage is skipped, a started one resumes.
 set -euo pipefail
 BIN="${PRNET_BIN:-.venv/bin}"
