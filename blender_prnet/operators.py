@@ -471,7 +471,8 @@ def align_face_to_bones(face, armature, targets) -> None:
     landmarks = landmarks_world(face)
     source = np.array([landmarks[i] for i, _ in heads])
     target = np.array([tuple(v) for _, v in heads])
-    scale, rotation, translation = retarget.fit_similarity(source, target)
+    # engine.pose needs only numpy, so this works without torch installed.
+    scale, rotation, translation = deps.engine_module("pose").fit_similarity(source, target)
     transform = Matrix(retarget.similarity_matrix(scale, rotation, translation).tolist())
     face.matrix_world = transform @ face.matrix_world
     bpy.context.view_layer.update()

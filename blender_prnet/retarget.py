@@ -97,22 +97,6 @@ def builtin_presets() -> dict[str, Path]:
     return {p.stem.upper(): p for p in sorted(PRESETS_DIR.glob("*.json"))}
 
 
-def fit_similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares ``target ~ s * R @ source + t`` (Umeyama), for aligning a face to a rig."""
-    source = np.asarray(source, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    mu_s, mu_t = source.mean(0), target.mean(0)
-    src, tgt = source - mu_s, target - mu_t
-    u, singular, vt = np.linalg.svd(tgt.T @ src / len(source))
-    sign = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[2, 2] = -1.0
-    rotation = u @ sign @ vt
-    variance = (src ** 2).sum() / len(source)
-    scale = float(np.trace(np.diag(singular) @ sign) / variance) if variance > 0 else 1.0
-    return scale, rotation, mu_t - scale * rotation @ mu_s
-
-
 def similarity_matrix(scale: float, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     matrix = np.eye(4)
     matrix[:3, :3] = scale * np.asarray(rotation)

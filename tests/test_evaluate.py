@@ -108,12 +108,12 @@ def test_ced_is_monotone_from_zero_to_one():
     assert 0 < metrics.ced_auc(errors) < 1
 
 
-def test_similarity_transform_recovers_a_known_one():
+def test_the_metrics_similarity_fit_recovers_a_known_one():
     rng = np.random.default_rng(1)
     points = rng.normal(size=(100, 3))
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     rotation = q * np.sign(np.linalg.det(q))
-    scale, rot, shift = metrics.similarity_transform(points, 2.5 * points @ rotation.T + [1, 2, 3])
+    scale, rot, shift = metrics.fit_similarity(points, 2.5 * points @ rotation.T + [1, 2, 3])
     assert scale == pytest.approx(2.5) and np.allclose(rot, rotation) and np.allclose(shift, [1, 2, 3])
 
 

@@ -113,12 +113,6 @@ def ced_auc(errors: np.ndarray, max_threshold: float = 0.07, steps: int = 1001) 
     return float(trapezoid(fractions, thresholds) / max_threshold)
 
 
-def similarity_transform(source: np.ndarray, target: np.ndarray,
-                         with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares ``target ~ s R source + t`` for corresponding (N, 3) points (Umeyama 1991)."""
-    return fit_similarity(source, target, with_scale=with_scale)
-
-
 def apply_similarity(points: np.ndarray, scale: float, rotation: np.ndarray,
                      translation: np.ndarray) -> np.ndarray:
     return scale * np.asarray(points, dtype=np.float64) @ rotation.T + translation
@@ -134,15 +128,15 @@ def icp_align(source: np.ndarray, target: np.ndarray, iterations: int = 3,
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
     if corresponding:
-        src = apply_similarity(src, *similarity_transform(src, dst, with_scale))
+        src = apply_similarity(src, *fit_similarity(src, dst, with_scale))
     else:
         src = src - src.mean(axis=0) + dst.mean(axis=0)
     if iterations > 0:
         tree = cKDTree(dst)
         for _ in range(iterations):
             _, nearest = tree.query(src[::stride])
-            src = apply_similarity(src, *similarity_transform(src[::stride], dst[nearest],
-                                                              with_scale=False))
+            src = apply_similarity(src, *fit_similarity(src[::stride], dst[nearest],
+                                                          with_scale=False))
     return src
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from engine.assets import asset_path, user_cache_dir
 from engine.errors import PRNetError
 from engine.fileio import atomic_write_with
+from engine.pose import euler_to_rotation
 
 log = logging.getLogger(__name__)
 
@@ -819,14 +820,9 @@ def load_300wlp_fit(mat_path: str | os.PathLike) -> Fit300WLP:
 def rotation_300wlp(pitch: float, yaw: float, roll: float) -> np.ndarray:
     """3DDFA's rotation for 300W-LP angles (radians): R = Rx(pitch) @ Ry(yaw) @ Rz(roll) with
     Rx = [[1,0,0],[0,c,s],[0,-s,c]], Ry = [[c,0,-s],[0,1,0],[s,0,c]], Rz = [[c,s,0],[-s,c,0],[0,0,1]]
-    (each the transpose of the usual right-handed rotation)."""
-    cx, sx = np.cos(pitch), np.sin(pitch)
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    cz, sz = np.cos(roll), np.sin(roll)
-    rx = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
-    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
-    rz = np.array([[cz, sz, 0], [-sz, cz, 0], [0, 0, 1]])
-    return rx @ ry @ rz
+    (each the transpose of the usual right-handed rotation): the transpose of the engine's
+    yaw/pitch/roll rotation."""
+    return euler_to_rotation(*np.degrees([yaw, pitch, roll])).T
 
 
 def pose_vertices(vertices: np.ndarray, pose_para: np.ndarray, image_height: int,
