@@ -119,8 +119,6 @@ class _Resources:
     incidence: object              # scipy CSR (V_render, M_render) for vertex normals
     skin_detail: np.ndarray        # (N, 3) albedo relative to the mean skin colour
     regions: dict = field(default_factory=dict)   # name -> (N,) float weights
-    flat_shape: np.ndarray = None
-    flat_exp: np.ndarray = None
     fields_coarse: np.ndarray = None  # (N, K) smooth bumps, radius 25 mm
     fields_fine: np.ndarray = None    # (N, K) smooth bumps, radius 12 mm
     torso: dict = field(default_factory=dict)
@@ -242,8 +240,6 @@ def _resources() -> _Resources:
     res = _Resources(model=model, triangles=all_tris, num_bfm=n, slit=slit, border=border,
                      cap_rings=_CAP_RINGS, incidence=incidence,
                      skin_detail=detail.astype(np.float32), regions=regions)
-    res.flat_shape = model.shape_basis.reshape(n * 3, -1)
-    res.flat_exp = model.exp_basis.reshape(n * 3, -1)
     # Column-major so that picking a few fields is contiguous.
     res.fields_coarse = np.asfortranarray(_smooth_fields(mean, 32, 25000.0, seed=1))
     res.fields_fine = np.asfortranarray(_smooth_fields(mean, 48, 12000.0, seed=2))
@@ -504,7 +500,7 @@ def _smooth_noise(rng: np.random.Generator, fields: np.ndarray, active: int) -> 
 
 
 def _albedo(rng: np.random.Generator, res: _Resources, cap_n: int, mouth_n: int,
-            cap_dirs_y: np.ndarray) -> tuple[np.ndarray, dict]:
+            cap_dirs_y: np.ndarray, hair_probability: float) -> tuple[np.ndarray, dict]:
     """Per-vertex sRGB albedo for the BFM vertices, the mouth cavity and the head cap."""
     reg = res.regions
     n = res.num_bfm
@@ -539,7 +535,7 @@ def _albedo(rng: np.random.Generator, res: _Resources, cap_n: int, mouth_n: int,
     albedo *= 1.0 + f32(0.025) * rng.standard_normal((n, 1), dtype=f32)
 
     # Hair on the scalp: above a random hairline, and behind the ears.
-    has_hair = rng.random() < 0.85
+    has_hair = rng.random() < hair_probability
     hair = _hair_colour(rng).astype(f32)
     hairline = rng.uniform(22000.0, 45000.0)     # micrometres above the brows (mesh top ~42k)
     hair_w = np.zeros(n, np.float32)
@@ -937,8 +933,7 @@ def generate_sample(seed: int, config: SyntheticConfig | None = None,
     # Geometry in the model frame (micrometres, y up).
     shape, exp, open_mouth = _sample_coefficients(rng, model, config)
     n = res.num_bfm
-    flat = model.mean.reshape(-1) + res.flat_shape @ shape.astype(np.float32) + res.flat_exp @ exp.astype(np.float32)
-    verts = flat.reshape(n, 3).astype(np.float64)
+    verts = model.vertices(shape, exp).astype(np.float64)
     cavity = _mouth_cavity(verts, res.slit, depth=rng.uniform(12000.0, 20000.0))
     cap = _head_cap(verts, res.border, scale=rng.uniform(0.95, 1.05))
     torso = _torso(verts, res.torso["neck"])
@@ -966,7 +961,7 @@ def generate_sample(seed: int, config: SyntheticConfig | None = None,
 
     normals = _vertex_normals(crop_verts.astype(np.float32), res.triangles, res.incidence)
     cap_dirs_y = (cap - _CAP_CENTRE)[:, 1] / np.linalg.norm(cap - _CAP_CENTRE, axis=1)
-    albedo, appearance = _albedo(rng, res, len(cap), len(cavity), cap_dirs_y)
+    albedo, appearance = _albedo(rng, res, len(cap), len(cavity), cap_dirs_y, config.hair_probability)
     albedo = np.vstack([albedo, _clothing(rng, np.array(appearance["skin_tone"]), len(torso))])
     shine = np.ones(len(render_verts), np.float32)
     shine[:n] = 0.6 + 0.8 * np.clip(res.regions["nose"] + (res.regions["forehead_height"] > 0) * 0.5, 0, 1)

@@ -353,10 +353,10 @@ def init_provenance(path: str | os.PathLike, depth: int = 0) -> dict:
     try:
         if path.suffix == ".pt":
             state = load_checkpoint(path)
-            record.update(run=state.get("config", {}).get("name"), steps=int(state["step"]),
-                          wall_time_s=round(float(state["wall_time"]), 1),
-                          data=state.get("config", {}).get("data"))
-            earlier = state.get("config", {}).get("train", {}).get("init_weights")
+            run_config = state.get("config", {})
+            record.update(run=run_config.get("name"), steps=int(state["step"]),
+                          wall_time_s=round(float(state["wall_time"]), 1), data=run_config.get("data"))
+            earlier = run_config.get("train", {}).get("init_weights")
             if earlier and depth < 16:
                 record["init"] = init_provenance(earlier, depth + 1)
         else:
