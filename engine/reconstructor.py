@@ -69,6 +69,7 @@ class Reconstructor:
         self.device = resolve_device(device)
         # BatchNorm folded into the convs + channels_last: ~20% faster on the CPU, same outputs.
         self.model = prepare_for_inference(load_model(path, device=self.device))
+        self.input_size = int(self.model.config.input_size)
         self.topology = topology
         self.texture_size = int(texture_size)
         self.detector = detector
@@ -86,10 +87,10 @@ class Reconstructor:
 
     @torch.inference_mode()
     def predict_position_maps(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 256, 256, 3) uint8 RGB crops -> (N, 256, 256, 3) float32 maps in crop pixels."""
+        """(N, S, S, 3) uint8 RGB crops -> (N, 256, 256, 3) float32 UV maps in crop pixels."""
         batch = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
         batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-        out = self.model(batch)
+        out = self.model.uv_map(batch)
         return out.permute(0, 2, 3, 1).float().cpu().numpy()
 
     # -- the whole pipeline ---------------------------------------------------------------
@@ -124,8 +125,8 @@ class Reconstructor:
         height, width = array.shape[:2]
         box = _check_bbox(bbox, width, height)
         start = time.perf_counter()
-        matrix = crop_matrix(box)
-        crop = warp_to_crop(array, matrix)
+        matrix = crop_matrix(box, size=self.input_size)
+        crop = warp_to_crop(array, matrix, size=self.input_size)
         self.timings["crop"] = time.perf_counter() - start
         start = time.perf_counter()
         crop_map = self.predict_position_maps(crop[None])[0]

@@ -92,6 +92,14 @@ class UVLayout:
         return self.keypoint_pixels[:, 1] * MAP_SIZE + self.keypoint_pixels[:, 0]
 
     @functools.cached_property
+    def read_pixels(self) -> np.ndarray:
+        """(P, 2) float (column, row): every map position the decoder samples (dense points,
+        landmarks, BFM mesh vertices)."""
+        rows, cols = np.divmod(self.face_indices, MAP_SIZE)
+        dense = np.stack([cols, rows], axis=1).astype(np.float64)
+        return np.vstack([dense, self.landmark_map_pixels, self.bfm_map_pixels])
+
+    @functools.cached_property
     def grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Grid mesh over the dense face points: (flat indices, triangles, UVs in [0, 1])."""
         mask = np.zeros(MAP_SIZE * MAP_SIZE, dtype=bool)

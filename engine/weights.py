@@ -1,13 +1,13 @@
 """Our network weights file: safetensors with self-describing metadata.
 
-A weights file holds the ResFCN256 state_dict (float32 or float16; BatchNorm's
+A weights file holds a network's state_dict (float32 or float16; BatchNorm's
 ``num_batches_tracked`` counters are not stored) and these metadata strings:
 
 =================  ==========================================================
 ``format``         ``"prnet-weights"``
 ``format_version`` ``"1"``
-``architecture``   ``"ResFCN256"``
-``config``         JSON of :meth:`ResFCN256Config.to_dict`
+``architecture``   a name of ``engine.models.ARCHITECTURES`` (``"ResFCN256"``, ``"CompactFCN"``)
+``config``         JSON of the architecture config's ``to_dict()``
 ``uv_layout``      the position-map layout the network was trained for
 ``input_size``     input image side in pixels
 ``dtype``          ``"float32"`` or ``"float16"``
@@ -32,13 +32,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import DeviceError, PRNetError, WeightsError
+from .errors import DeviceError, WeightsError
 from .fileio import atomic_path
-from .models.resfcn256 import ResFCN256, ResFCN256Config
+from .models import ARCHITECTURES, ModelConfig, architecture_name, build_model, config_from_dict
 
 FORMAT_NAME = "prnet-weights"
 FORMAT_VERSION = 1
-ARCHITECTURE = "ResFCN256"
 UV_LAYOUT_ID = "prnet-bfm-uv-256"
 SUPPORTED_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
 WEIGHTS_FIX_HINT = ("check the path, or make a weights file with `prnet convert-tf CKPT_PREFIX "
@@ -53,7 +52,7 @@ class WeightsInfo:
     path: Path
     format_version: int
     architecture: str
-    config: ResFCN256Config
+    config: ModelConfig
     uv_layout: str
     input_size: int
     dtype: str
@@ -104,10 +103,10 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def state_dict_problems(state: dict[str, torch.Tensor], config: ResFCN256Config) -> list[str]:
-    """How ``state`` differs from a ResFCN256 of ``config`` (missing/unexpected/shape)."""
+def state_dict_problems(state: dict[str, torch.Tensor], config: ModelConfig) -> list[str]:
+    """How ``state`` differs from a network of ``config`` (missing/unexpected/shape)."""
     with torch.device("meta"):
-        expected = _real_tensors(ResFCN256(config).state_dict())
+        expected = _real_tensors(build_model(config).state_dict())
     state = _real_tensors(state)
     problems = []
     missing = sorted(set(expected) - set(state))
@@ -128,7 +127,7 @@ def state_dict_problems(state: dict[str, torch.Tensor], config: ResFCN256Config)
 # --------------------------------------------------------------------------- save
 
 def save_weights(model_or_state_dict: nn.Module | dict[str, torch.Tensor],
-                 path: str | os.PathLike, config: ResFCN256Config | None = None,
+                 path: str | os.PathLike, config: ModelConfig | None = None,
                  provenance: dict | None = None, dtype: torch.dtype = torch.float32,
                  uv_layout: str = UV_LAYOUT_ID) -> Path:
     """Write a weights file atomically. ``config`` defaults to the model's own config.
@@ -143,8 +142,10 @@ def save_weights(model_or_state_dict: nn.Module | dict[str, torch.Tensor],
         state = model_or_state_dict.state_dict()
     else:
         state = dict(model_or_state_dict)
-    if not isinstance(config, ResFCN256Config):
-        raise ValueError("save_weights needs the ResFCN256Config of the tensors (config=...)")
+    try:
+        architecture = architecture_name(config)
+    except ValueError:
+        raise ValueError("save_weights needs the architecture config of the tensors (config=...)") from None
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"unsupported weights dtype {dtype}; use torch.float32 or torch.float16")
     problems = state_dict_problems(state, config)
@@ -159,7 +160,7 @@ def save_weights(model_or_state_dict: nn.Module | dict[str, torch.Tensor],
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
-        "architecture": ARCHITECTURE,
+        "architecture": architecture,
         "config": json.dumps(config.to_dict(), sort_keys=True),
         "uv_layout": uv_layout,
         "input_size": str(config.input_size),
@@ -202,11 +203,12 @@ def _parse_info(path: Path, metadata: dict[str, str] | None) -> WeightsInfo:
         raise WeightsError(f"weights file '{path}' has format version {version}, this version "
                            f"reads up to {FORMAT_VERSION}; update the software or re-create the file")
     architecture = metadata.get("architecture", "")
-    if architecture != ARCHITECTURE:
-        raise WeightsError(f"weights file '{path}' is for architecture '{architecture}', not "
-                           f"{ARCHITECTURE}; pass a ResFCN256 weights file")
+    if architecture not in ARCHITECTURES:
+        raise WeightsError(f"weights file '{path}' is for architecture '{architecture}', which this "
+                           f"version does not know ({', '.join(sorted(ARCHITECTURES))}); update the "
+                           f"software or pass another weights file")
     try:
-        config = ResFCN256Config.from_dict(json.loads(metadata["config"]))
+        config = config_from_dict(architecture, json.loads(metadata["config"]))
         provenance = json.loads(metadata.get("provenance", "{}"))
         input_size = int(metadata.get("input_size", config.input_size))
     except (KeyError, ValueError, TypeError) as exc:
@@ -240,17 +242,17 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Weig
                            "re-download or re-create it")
     problems = state_dict_problems(tensors, info.config)
     if problems:
-        raise WeightsError(f"weights file '{path}' does not match its ResFCN256 config "
+        raise WeightsError(f"weights file '{path}' does not match its {info.architecture} config "
                            f"(base_width {info.config.base_width}): {'; '.join(problems)}; "
                            "re-create the file")
     return {n: t.float() for n, t in tensors.items()}, info
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> ResFCN256:
+def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> nn.Module:
     """The network of a weights file, in eval mode, float32, on ``device``."""
     target = resolve_device(device)
     state, info = load_weights(path)
-    model = ResFCN256(info.config)
+    model = build_model(info.config)
     # num_batches_tracked is not stored; keep the freshly initialised counters.
     for name, tensor in model.state_dict().items():
         if name.endswith("num_batches_tracked"):
@@ -262,51 +264,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> 
 
 # --------------------------------------------------------------------------- inference
 
-def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm that can be folded into its conv, in place (``model.fuse()``).
 
-
-@torch.no_grad()
-def fold_batchnorm(model: ResFCN256) -> ResFCN256:
-    """Fold every eval-mode BatchNorm that directly follows a (transposed) conv into it, in place.
-
-    The BatchNorm after a residual sum is folded into ``conv3`` and the shortcut
-    conv when the shortcut is a conv; after an identity shortcut it stays. The
-    result computes the same function (up to float rounding) with fewer memory
-    passes, but is for inference only: it no longer has the weights file's
-    state_dict layout. Calling it twice is harmless.
+    The result computes the same function (up to float rounding) with fewer memory passes,
+    but is for inference only: it no longer has the weights file's state_dict layout.
+    Calling it twice is harmless.
     """
-    from .models.resfcn256 import ConvBN, DeconvBN, ResBlock
-
-    def fold_into(conv: nn.Module, scale: torch.Tensor, shift: torch.Tensor, out_dim: int) -> None:
-        """conv'(x) = scale * conv(x) + shift, per output channel."""
-        shape = [1, 1, 1, 1]
-        shape[out_dim] = -1
-        conv.weight.mul_(scale.reshape(shape))
-        old_bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
-        conv.bias = nn.Parameter(old_bias * scale + shift, requires_grad=False)
-
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, ConvBN) and isinstance(module.bn, nn.BatchNorm2d):
-            fold_into(module.conv, *_bn_scale_shift(module.bn), out_dim=0)
-            module.bn = None
-        elif isinstance(module, DeconvBN) and isinstance(module.bn, nn.BatchNorm2d):
-            fold_into(module.deconv, *_bn_scale_shift(module.bn), out_dim=1)  # (in, out, H, W)
-            module.bn = nn.Identity()
-        elif (isinstance(module, ResBlock) and module.shortcut is not None
-              and isinstance(module.bn, nn.BatchNorm2d)):
-            # bn(conv3(x) + shortcut(x)) = (s*conv3(x) + t) + s*shortcut(x)
-            scale, shift = _bn_scale_shift(module.bn)
-            fold_into(module.conv3.conv, scale, shift, out_dim=0)
-            fold_into(module.shortcut.conv, scale, torch.zeros_like(shift), out_dim=0)
-            module.bn = nn.Identity()
-    return model
+    return model.fuse()
 
 
-def prepare_for_inference(model: ResFCN256, fold_bn: bool = True,
-                          channels_last: bool | None = None) -> ResFCN256:
+def prepare_for_inference(model: nn.Module, fold_bn: bool = True,
+                          channels_last: bool | None = None) -> nn.Module:
     """Make ``model`` (in place) as fast as we know how for inference on its device.
 
     - eval mode, no gradients;

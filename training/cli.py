@@ -55,6 +55,8 @@ def train_parser() -> argparse.ArgumentParser:
     cache.add_argument("--base-seed", type=int, help="seed of the first sample (default: the "
                        "config's data.base_seed, else 0)")
     cache.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
+    cache.add_argument("--map-size", type=int, help="store position maps at this size (default: "
+                       "the config model's output size, else 256)")
     cache.add_argument("--synthetic-config", help="JSON object of SyntheticConfig overrides")
     return parser
 
@@ -77,9 +79,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             overrides = _json_arg(args.synthetic_config)
             if overrides is None and config is not None:
                 overrides = config.data.synthetic
+            map_size = args.map_size or (int(config.model_config.output_size) if config else 256)
             folder = make_synthetic_cache(args.make_cache, args.count, base_seed, overrides,
                                           args.image_format, workers=args.workers or 0,
-                                          progress=not args.no_progress)
+                                          progress=not args.no_progress, map_size=map_size)
             print(f"wrote {args.count} samples (seeds {base_seed}..{base_seed + args.count - 1}) "
                   f"to {folder}")
             return 0

@@ -7,8 +7,14 @@
 - :class:`W300LPDataset`: a 300W-LP folder (``<root>/<subset>/NAME.jpg`` + ``NAME.mat``)
   turned into crops and position maps by ``training.groundtruth.sample_from_300wlp``.
 
-Every item is a dict with ``image`` (3, 256, 256) float32 RGB in [0, 1] and
-``position_map`` (3, 256, 256) float32 in crop pixels (what ResFCN256 outputs).
+Every item is a dict with ``image`` (3, S, S) float32 RGB in [0, 1], ``position_map``
+(3, M, M) float32 in crop pixels (what the network outputs) and ``coverage`` (M, M), the
+share of each texel that had ground truth; ``sizes=(S, M)`` are the network's input and
+output sizes (256, 256 for ResFCN256). Sources at other sizes are adapted on load: the
+image is resized (positions scaled with it), the map averaged down over its valid texels
+(:func:`engine.uv_resample.downsample_position_map`). A cache is best written at the
+network's sizes (``make_synthetic_cache(..., map_size=M)`` with ``image_size`` S), so that
+nothing at 256x256 is touched while training.
 A sample that fails to load becomes a :class:`BadSample` instead of stopping the
 run; :func:`collate_skipping_bad` drops it from the batch and reports it, and the
 trainer counts it. Items are addressed by ``(index, augment_seed)`` keys (see
@@ -33,6 +39,7 @@ from torch.utils.data import Dataset, Sampler
 
 from engine.errors import AssetError, PRNetError
 from engine.fileio import atomic_write_text, atomic_write_with
+from engine.uv_resample import downsample_position_map
 
 from .augment import AugmentConfig, augment
 
@@ -60,14 +67,48 @@ class BadSample:
 # ----------------------------------------------------------------------------- conversion
 
 def validate_pair(image: np.ndarray, position_map: np.ndarray, where: str) -> None:
-    if image.shape != (MAP_SIZE, MAP_SIZE, 3) or image.dtype != np.uint8:
-        raise DatasetError(f"{where}: image is {image.shape} {image.dtype}, expected "
-                           f"({MAP_SIZE}, {MAP_SIZE}, 3) uint8")
-    if position_map.shape != (MAP_SIZE, MAP_SIZE, 3):
-        raise DatasetError(f"{where}: position map is {position_map.shape}, expected "
-                           f"({MAP_SIZE}, {MAP_SIZE}, 3)")
+    """A square (S, S, 3) uint8 image and a square, finite (M, M, 3) position map."""
+    if image.ndim != 3 or image.shape[0] != image.shape[1] or image.shape[2] != 3 \
+            or image.dtype != np.uint8:
+        raise DatasetError(f"{where}: image is {image.shape} {image.dtype}, expected a square "
+                           f"(S, S, 3) uint8 crop")
+    if position_map.ndim != 3 or position_map.shape[0] != position_map.shape[1] \
+            or position_map.shape[2] != 3:
+        raise DatasetError(f"{where}: position map is {position_map.shape}, expected (M, M, 3)")
     if not np.all(np.isfinite(position_map)):
         raise DatasetError(f"{where}: position map has NaN or infinite values")
+
+
+def resize_crop(image: np.ndarray, position_map: np.ndarray, size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The same crop at ``size`` pixels: the image resampled, the positions scaled with it.
+
+    PRNet's crop maps its corners to pixel centres 0 and S-1, so positions scale by
+    (size - 1) / (S - 1), z included.
+    """
+    import cv2
+
+    current = image.shape[0]
+    if current == size:
+        return image, position_map
+    interpolation = cv2.INTER_AREA if size < current else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (size, size), interpolation=interpolation)
+    scale = np.float32((size - 1) / (current - 1))
+    return resized, np.asarray(position_map, np.float32) * scale
+
+
+def adapt_sample(image: np.ndarray, position_map: np.ndarray, coverage: np.ndarray | None,
+                 sizes: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, map, coverage) at the network's ``sizes = (input, output)``."""
+    if coverage is None:
+        coverage = np.ones(position_map.shape[:2], np.float32)
+    if sizes is None:
+        return image, np.asarray(position_map, np.float32), np.asarray(coverage, np.float32)
+    input_size, output_size = sizes
+    if position_map.shape[0] != output_size:
+        position_map, coverage = downsample_position_map(position_map, coverage, output_size)
+    image, position_map = resize_crop(image, position_map, input_size)
+    return image, np.asarray(position_map, np.float32), np.asarray(coverage, np.float32)
 
 
 def to_tensors(image: np.ndarray, position_map: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,14 +127,21 @@ def augment_seed(seed: int, data_pass: int, index: int) -> int:
 # ----------------------------------------------------------------------------- datasets
 
 class PositionMapDataset(Dataset):
-    """Base class: subclasses implement ``__len__`` and ``load(index) -> (image, position_map)``."""
+    """Base class: subclasses implement ``__len__`` and ``load(index) -> (image, position_map)``
+    (or ``load_with_coverage(index)`` when their maps carry a coverage)."""
 
-    def __init__(self, augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
+    def __init__(self, augment_config: AugmentConfig | None = None, skip_bad: bool = True,
+                 sizes: tuple[int, int] | None = None) -> None:
         self.augment_config = augment_config
         self.skip_bad = skip_bad
+        self.sizes = tuple(sizes) if sizes else None
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def load_with_coverage(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        image, position_map = self.load(index)
+        return image, position_map, None
 
     def describe(self) -> dict:
         return {"source": type(self).__name__, "size": len(self)}
@@ -102,12 +150,14 @@ class PositionMapDataset(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, None)
         index = int(index)
         try:
-            image, position_map = self.load(index)
+            image, position_map, coverage = self.load_with_coverage(index)
             validate_pair(image, position_map, f"sample {index}")
+            image, position_map, coverage = adapt_sample(image, position_map, coverage, self.sizes)
             if self.augment_config is not None and self.augment_config.enabled and seed is not None:
                 image, position_map = augment(image, position_map, np.random.default_rng(seed),
                                               self.augment_config)
             image_t, map_t = to_tensors(image, position_map)
+            coverage_t = torch.from_numpy(np.ascontiguousarray(coverage, dtype=np.float32))
         except AssetError:
             raise  # a missing face-model file is not one bad sample: stop with its message
         except Exception as exc:  # noqa: BLE001 - any failure of one sample is survivable
@@ -116,7 +166,7 @@ class PositionMapDataset(Dataset):
             reason = f"{exc.__class__.__name__}: {exc}"
             log.warning("skipping bad sample %d: %s", index, reason)
             return BadSample(index, reason)
-        return {"image": image_t, "position_map": map_t, "index": index}
+        return {"image": image_t, "position_map": map_t, "coverage": coverage_t, "index": index}
 
 
 @functools.lru_cache(maxsize=1)
@@ -142,8 +192,9 @@ class SyntheticDataset(PositionMapDataset):
     """Rendered on the fly: item ``i`` is ``generate_sample(base_seed + i, config)``."""
 
     def __init__(self, length: int, base_seed: int = 0, synthetic_config: dict | None = None,
-                 augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
-        super().__init__(augment_config, skip_bad)
+                 augment_config: AugmentConfig | None = None, skip_bad: bool = True,
+                 sizes: tuple[int, int] | None = None) -> None:
+        super().__init__(augment_config, skip_bad, sizes)
         if length <= 0:
             raise DatasetError(f"synthetic dataset needs a positive number of samples, got {length}")
         _synthetic_module()  # fail now, with a clear message, if the generator is missing
@@ -176,14 +227,23 @@ def _cache_names(index: int) -> tuple[str, str]:
 
 def write_cached_sample(folder: Path, index: int, image: np.ndarray, position_map: np.ndarray,
                         landmarks: np.ndarray | None = None, params: dict | None = None,
-                        image_format: str = "jpg", jpeg_quality: int = 95) -> None:
-    """Write one sample as ``NNNNNNNN.<jpg|png>`` + ``NNNNNNNN.npz`` (each atomically)."""
+                        image_format: str = "jpg", jpeg_quality: int = 95,
+                        map_size: int | None = None, valid: np.ndarray | None = None) -> None:
+    """Write one sample as ``NNNNNNNN.<jpg|png>`` + ``NNNNNNNN.npz`` (each atomically).
+
+    ``map_size`` averages the map down over its ``valid`` texels first (the npz then also
+    holds the ``coverage``).
+    """
     import cv2
 
     npz_name, stem = _cache_names(index)
     validate_pair(image, position_map, f"cache sample {index}")
     params_json = json.dumps(params or {}, default=lambda v: np.asarray(v).tolist())
-    arrays = {"position_map": np.asarray(position_map, dtype=np.float32), "params": np.array(params_json)}
+    arrays = {"params": np.array(params_json)}
+    if map_size and map_size != position_map.shape[0]:
+        position_map, coverage = downsample_position_map(position_map, valid, map_size)
+        arrays["coverage"] = coverage.astype(np.float16)
+    arrays["position_map"] = np.asarray(position_map, dtype=np.float32)
     if landmarks is not None:
         arrays["landmarks"] = np.asarray(landmarks, dtype=np.float32)
     # (the temporary name ends in .npz, so numpy does not append another suffix)
@@ -196,21 +256,39 @@ def write_cached_sample(folder: Path, index: int, image: np.ndarray, position_ma
     atomic_write_with(folder / f"{stem}{extension}", lambda p: p.write_bytes(data.tobytes()))
 
 
+@functools.lru_cache(maxsize=1)
+def _synthetic_valid_mask() -> np.ndarray:
+    """(256, 256) bool: the UV texels the synthetic ground truth covers."""
+    from training.groundtruth import uv_gather_for
+    from training.morphable_model import load_bfm_from_assets
+
+    gather = uv_gather_for(load_bfm_from_assets())
+    valid = np.zeros(MAP_SIZE * MAP_SIZE, bool)
+    valid[gather.flat] = True
+    return valid.reshape(MAP_SIZE, MAP_SIZE)
+
+
 def _make_one(args: tuple) -> int:
-    folder, index, seed, overrides, image_format = args
+    folder, index, seed, overrides, image_format, map_size = args
     config = _synthetic_config(overrides)
     sample = _synthetic_module().generate_sample(seed, config)
     params = dict(getattr(sample, "params", {}) or {})
     params["seed"] = seed
+    valid = _synthetic_valid_mask() if map_size and map_size != MAP_SIZE else None
     write_cached_sample(Path(folder), index, sample.image, sample.position_map,
-                        getattr(sample, "landmarks", None), params, image_format)
+                        getattr(sample, "landmarks", None), params, image_format,
+                        map_size=map_size, valid=valid)
     return index
 
 
 def make_synthetic_cache(folder: str | os.PathLike, count: int, base_seed: int = 0,
                          synthetic_config: dict | None = None, image_format: str = "jpg",
-                         workers: int = 0, progress: bool = True) -> Path:
+                         workers: int = 0, progress: bool = True,
+                         map_size: int = MAP_SIZE) -> Path:
     """Render ``count`` synthetic samples (seeds base_seed..base_seed+count-1) into ``folder``.
+
+    Images are rendered at ``synthetic_config["image_size"]`` (256 by default) and the
+    position maps stored at ``map_size`` (averaged down over the valid texels).
 
     Samples already on disk are kept, so an interrupted run can simply be repeated.
     The manifest is written last; :class:`CachedDataset` reads the folder either way.
@@ -226,11 +304,13 @@ def make_synthetic_cache(folder: str | os.PathLike, count: int, base_seed: int =
     manifest_path = folder / MANIFEST
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text())
-        if old.get("base_seed") != base_seed or old.get("synthetic") != (synthetic_config or {}):
+        if old.get("base_seed") != base_seed or old.get("synthetic") != (synthetic_config or {}) \
+                or int(old.get("map_size", MAP_SIZE)) != int(map_size):
             raise DatasetError(f"{folder} already holds a cache with other settings "
                                f"(base_seed {old.get('base_seed')}); use another folder")
     extension = "png" if image_format == "png" else "jpg"
-    todo = [(str(folder), i, base_seed + i, synthetic_config or {}, image_format) for i in range(count)
+    todo = [(str(folder), i, base_seed + i, synthetic_config or {}, image_format, int(map_size))
+            for i in range(count)
             if not ((folder / _cache_names(i)[0]).is_file()
                     and (folder / f"{_cache_names(i)[1]}.{extension}").is_file())]
     bar = tqdm(total=count, initial=count - len(todo), desc="rendering", unit="sample",
@@ -248,7 +328,8 @@ def make_synthetic_cache(folder: str | os.PathLike, count: int, base_seed: int =
     bar.close()
     manifest = {"format": "prnet-synthetic-cache/1", "count": count, "base_seed": base_seed,
                 "seeds": [base_seed, base_seed + count - 1], "synthetic": synthetic_config or {},
-                "image_format": extension}
+                "image_format": extension, "map_size": int(map_size),
+                "image_size": int((synthetic_config or {}).get("image_size", MAP_SIZE))}
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return folder
 
@@ -257,8 +338,8 @@ class CachedDataset(PositionMapDataset):
     """A folder of ``NNNNNNNN.npz`` (``position_map``) + ``NNNNNNNN.jpg|png`` (the crop)."""
 
     def __init__(self, folder: str | os.PathLike, augment_config: AugmentConfig | None = None,
-                 skip_bad: bool = True) -> None:
-        super().__init__(augment_config, skip_bad)
+                 skip_bad: bool = True, sizes: tuple[int, int] | None = None) -> None:
+        super().__init__(augment_config, skip_bad, sizes)
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DatasetError(f"cache folder '{self.folder}' does not exist; create it with "
@@ -276,7 +357,8 @@ class CachedDataset(PositionMapDataset):
 
     def describe(self) -> dict:
         return {"source": "synthetic_cache", "path": str(self.folder), "size": len(self.files),
-                **{k: self.manifest[k] for k in ("base_seed", "seeds", "synthetic") if k in self.manifest}}
+                **{k: self.manifest[k] for k in ("base_seed", "seeds", "synthetic", "image_size",
+                                                 "map_size") if k in self.manifest}}
 
     def read(self, index: int) -> dict:
         import cv2
@@ -299,11 +381,17 @@ class CachedDataset(PositionMapDataset):
             raise DatasetError(f"{image_path}: not a readable image")
         out["image"] = np.ascontiguousarray(bgr[:, :, ::-1])
         out["position_map"] = out["position_map"].astype(np.float32)
+        if "coverage" in out:
+            out["coverage"] = out["coverage"].astype(np.float32)
         return out
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         data = self.read(index)
         return data["image"], data["position_map"]
+
+    def load_with_coverage(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        data = self.read(index)
+        return data["image"], data["position_map"], data.get("coverage")
 
 
 @functools.lru_cache(maxsize=1)
@@ -339,8 +427,9 @@ class W300LPDataset(PositionMapDataset):
     """300W-LP images + 3DMM fits through ``training.groundtruth.sample_from_300wlp``."""
 
     def __init__(self, root: str | os.PathLike, subsets: Sequence[str] | None = None,
-                 augment_config: AugmentConfig | None = None, skip_bad: bool = True) -> None:
-        super().__init__(augment_config, skip_bad)
+                 augment_config: AugmentConfig | None = None, skip_bad: bool = True,
+                 sizes: tuple[int, int] | None = None) -> None:
+        super().__init__(augment_config, skip_bad, sizes)
         self.root = Path(root)
         self.subsets = list(subsets) if subsets else None
         self.images = list_300wlp(self.root, self.subsets)
@@ -380,11 +469,14 @@ def collate_skipping_bad(items: Sequence[dict | BadSample | None]) -> dict[str, 
     if good:
         images = torch.stack([item["image"] for item in good])
         maps = torch.stack([item["position_map"] for item in good])
+        coverage = torch.stack([item["coverage"] for item in good])
     else:
         images = torch.zeros((0, 3, MAP_SIZE, MAP_SIZE))
         maps = torch.zeros((0, 3, MAP_SIZE, MAP_SIZE))
+        coverage = torch.zeros((0, MAP_SIZE, MAP_SIZE))
     indices = torch.tensor([item["index"] for item in good], dtype=torch.long)
-    return {"image": images, "position_map": maps, "index": indices, "skipped": skipped}
+    return {"image": images, "position_map": maps, "coverage": coverage, "index": indices,
+            "skipped": skipped}
 
 
 class ResumableBatchSampler(Sampler):

@@ -85,11 +85,12 @@ class NetworkPredictor:
 
     def position_map(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
         torch = self._torch
-        matrix = crop_matrix(bbox)
-        crop = warp_to_crop(image, matrix)
+        size = int(self.model.config.input_size)
+        matrix = crop_matrix(bbox, size=size)
+        crop = warp_to_crop(image, matrix, size=size)
         tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div_(255.0)
         with torch.inference_mode():
-            output = self.model(tensor[None].to(self.device))[0]
+            output = self.model.uv_map(tensor[None].to(self.device))[0]
         crop_map = output.permute(1, 2, 0).float().cpu().numpy()
         return crop_to_image(crop_map, matrix)
 

@@ -72,8 +72,27 @@ def _read_grey(relpath: str, assets_dir: str | os.PathLike | None) -> np.ndarray
 
 
 def load_loss_weights(assets_dir: str | os.PathLike | None = None,
-                      zero_outside_face: bool = True) -> np.ndarray:
-    """The (256, 256) float32 loss weights of PRNet's UV layout (see the module docstring)."""
+                      zero_outside_face: bool = True, size: int = 256,
+                      read_texel_weight: float = 0.0) -> np.ndarray:
+    """The (size, size) float32 loss weights of PRNet's UV layout (see the module docstring).
+
+    Below 256 the mask is area-averaged (a texel's mean weight). ``read_texel_weight`` > 0
+    raises every texel that the decoder reads (``engine.uv_resample.read_texel_mask`` of the
+    layout's read positions: mesh vertices near the face border fall outside the face mask)
+    to at least that weight, so no output is taken from a texel the loss never constrained.
+    """
+    from engine.uv_layout import load_uv_layout
+    from engine.uv_resample import downsample_weights, read_texel_mask
+
+    weights = _full_size_weights(assets_dir, zero_outside_face)
+    weights = downsample_weights(weights, size)
+    if read_texel_weight > 0:
+        read = read_texel_mask(load_uv_layout(str(assets_dir) if assets_dir else None).read_pixels, size)
+        weights = np.where(read, np.maximum(weights, np.float32(read_texel_weight)), weights)
+    return weights.astype(np.float32)
+
+
+def _full_size_weights(assets_dir: str | os.PathLike | None, zero_outside_face: bool) -> np.ndarray:
     weights = weights_from_grey(_read_grey(WEIGHT_MASK_ASSET, assets_dir))
     if weights.shape != (256, 256):
         raise AssetError(f"face-model asset '{WEIGHT_MASK_ASSET}' is {weights.shape}, expected "
@@ -85,8 +104,13 @@ def load_loss_weights(assets_dir: str | os.PathLike | None = None,
 
 
 def weighted_position_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
-                           error: str = "squared", normalisation: str = "pixels") -> torch.Tensor:
-    """Weighted position-map error of (N, 3, H, W) maps in pixels; ``weights`` is (H, W)."""
+                           error: str = "squared", normalisation: str = "pixels",
+                           coverage: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted position-map error of (N, 3, H, W) maps in pixels; ``weights`` is (H, W).
+
+    ``coverage`` (N, H, W), optional: the share of each target texel that had ground truth
+    (see ``engine.uv_resample.downsample_position_map``); texels without any get no weight.
+    """
     if prediction.shape != target.shape or prediction.ndim != 4 or prediction.shape[1] != 3:
         raise ValueError(f"expected two (N, 3, H, W) maps, got {tuple(prediction.shape)} "
                          f"and {tuple(target.shape)}")
@@ -100,6 +124,8 @@ def weighted_position_loss(prediction: torch.Tensor, target: torch.Tensor, weigh
     else:
         raise ValueError(f"unknown loss error '{error}' (use one of {ERRORS})")
     weighted = per_pixel * weights
+    if coverage is not None:
+        weighted = weighted * (coverage > 0)
     batch = prediction.shape[0]
     if normalisation == "pixels":
         return weighted.sum() / (batch * weights.numel())
@@ -126,5 +152,7 @@ class WeightedPositionLoss(nn.Module):
         self.error = error
         self.normalisation = normalisation
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return weighted_position_loss(prediction, target, self.weights, self.error, self.normalisation)
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                coverage: torch.Tensor | None = None) -> torch.Tensor:
+        return weighted_position_loss(prediction, target, self.weights, self.error, self.normalisation,
+                                      coverage)

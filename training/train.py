@@ -33,12 +33,12 @@ import torch
 
 from engine.errors import PRNetError
 from engine.fileio import atomic_write_text, atomic_write_with
-from engine.models.resfcn256 import ResFCN256, ResFCN256Config
+from engine.models import ModelConfig, build_model, config_from_spec, model_spec
 
 from .augment import AugmentConfig
 from .datasets import (CachedDataset, DatasetError, PositionMapDataset, ResumableBatchSampler,
                        SyntheticDataset, W300LPDataset, collate_skipping_bad)
-from .losses import ERRORS, NORMALISATIONS, WeightedPositionLoss
+from .losses import ERRORS, NORMALISATIONS, WeightedPositionLoss, load_loss_weights
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ CURVE_NAME = "loss_curve.png"
 WEIGHTS_NAME = "weights.safetensors"
 CSV_FIELDS = ("step", "epoch", "lr", "loss", "samples_per_s", "skipped")
 DATA_SOURCES = ("synthetic", "synthetic_cache", "300wlp")
+LR_SCHEDULES = ("step", "cosine")
 
 
 class ConfigError(PRNetError):
@@ -78,6 +79,8 @@ class LossConfig:
     error: str = "squared"              # squared (weighted MSE, the paper) | l2
     normalisation: str = "pixels"       # pixels: / (N*H*W) | weights: / (N*sum W)
     zero_outside_face: bool = True      # weight 0 outside uv_face_mask.png (the paper's neck = 0)
+    read_texel_weight: float = 0.0      # at least this weight on every texel the decoder reads
+                                        # (mesh vertices near the face border; 0: the mask only)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class OptimConfig:
     lr: float = 1e-4
     lr_step_epochs: int = 5
     lr_gamma: float = 0.5
+    lr_schedule: str = "step"           # step: x lr_gamma every lr_step_epochs | cosine: to lr_min
+    lr_min: float = 0.0                 # cosine: the rate at the last step
+    warmup_steps: int = 0               # cosine: linear ramp from 0 over these steps
     weight_decay: float = 0.0
     workers: int = 0
     threads: int | None = None          # torch intra-op threads (None: torch's default)
@@ -105,15 +111,15 @@ class TrainConfig:
     name: str = "prnet"
     seed: int = 0
     output_dir: str = "runs/prnet"
-    model: dict = field(default_factory=dict)          # ResFCN256Config fields (base_width, ...)
+    model: dict = field(default_factory=dict)          # architecture (default ResFCN256) + its config
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: OptimConfig = field(default_factory=OptimConfig)
 
     @property
-    def model_config(self) -> ResFCN256Config:
-        return ResFCN256Config.from_dict(self.model)
+    def model_config(self) -> ModelConfig:
+        return config_from_spec(self.model)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,7 +149,7 @@ class TrainConfig:
             raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {sorted(top)})")
         model = data.get("model") or {}
         try:
-            ResFCN256Config.from_dict(model)
+            config_from_spec(model)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: bad 'model' section: {exc}") from None
         config = cls(name=str(data.get("name", "prnet")), seed=int(data.get("seed", 0)),
@@ -176,6 +182,9 @@ class TrainConfig:
                               f"train.steps, train.steps_per_epoch or data.num_samples")
         if t.threads is not None and t.threads < 1:
             raise ConfigError(f"{where}: train.threads must be >= 1 (or null for torch's default)")
+        if t.lr_schedule not in LR_SCHEDULES or t.lr_min < 0 or t.warmup_steps < 0:
+            raise ConfigError(f"{where}: train.lr_schedule must be one of {LR_SCHEDULES}, with "
+                              f"lr_min >= 0 and warmup_steps >= 0")
         if t.checkpoint_every < 1 or t.log_every < 1:
             raise ConfigError(f"{where}: train.checkpoint_every and train.log_every must be >= 1")
 
@@ -257,14 +266,16 @@ def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
 def build_dataset(config: TrainConfig, total_samples: int | None = None) -> PositionMapDataset:
     d = config.data
     augment = config.augment if config.augment.enabled else None
+    model_config = config.model_config
+    sizes = (int(model_config.input_size), int(model_config.output_size))
     if d.source == "synthetic":
         length = d.num_samples or total_samples
         if not length:
             raise ConfigError("on-the-fly synthetic data needs data.num_samples or train.steps")
-        return SyntheticDataset(length, d.base_seed, d.synthetic, augment)
+        return SyntheticDataset(length, d.base_seed, d.synthetic, augment, sizes=sizes)
     if d.source == "synthetic_cache":
-        return CachedDataset(d.path, augment)
-    return W300LPDataset(d.path, d.subsets, augment)
+        return CachedDataset(d.path, augment, sizes=sizes)
+    return W300LPDataset(d.path, d.subsets, augment, sizes=sizes)
 
 
 @dataclass(frozen=True)
@@ -285,6 +296,22 @@ def plan_schedule(config: TrainConfig, dataset_size: int | None, world_size: int
         per_epoch = t.steps  # validated: fresh synthetic data without steps_per_epoch has steps
     total = t.steps or t.epochs * per_epoch
     return Schedule(int(total), int(per_epoch), int(dataset_size or total * t.batch_size * world_size))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, t: OptimConfig, total_steps: int):
+    """``step``: StepLR, stepped once per epoch. ``cosine``: a per-step schedule from ``lr`` (after
+    ``warmup_steps`` of linear ramp) down to ``lr_min`` at ``total_steps``."""
+    if t.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.lr_step_epochs, gamma=t.lr_gamma)
+    floor = t.lr_min / t.lr
+
+    def factor(step: int) -> float:
+        if step < t.warmup_steps:
+            return (step + 1) / (t.warmup_steps + 1)
+        progress = min((step - t.warmup_steps) / max(total_steps - t.warmup_steps, 1), 1.0)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -327,16 +354,16 @@ def _initial_state(path: Path, config: "TrainConfig", device) -> dict:
     """The network weights a run starts from (``train.init_weights``), checked against the config."""
     if path.suffix == ".pt":
         state = load_checkpoint(path, map_location=device)
-        model_config, tensors = state["model_config"], state["model"]
+        model_config, tensors = config_from_spec(state["model_config"]), state["model"]
     else:
         from engine.weights import load_weights
 
         tensors, info = load_weights(path)
-        model_config = info.config.to_dict()
-    if model_config != config.model_config.to_dict():
-        raise ConfigError(f"train.init_weights '{path}' is for model {model_config}, the config asks "
-                          f"for {config.model_config.to_dict()}")
-    reference = ResFCN256(config.model_config).state_dict()
+        model_config = info.config
+    if model_config != config.model_config:
+        raise ConfigError(f"train.init_weights '{path}' is for model {model_spec(model_config)}, the "
+                          f"config asks for {model_spec(config.model_config)}")
+    reference = build_model(config.model_config).state_dict()
     for name, tensor in reference.items():  # num_batches_tracked may be absent from weights files
         tensors.setdefault(name, tensor)
     return tensors
@@ -368,10 +395,10 @@ def init_provenance(path: str | os.PathLike, depth: int = 0) -> dict:
     return record
 
 
-def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> ResFCN256:
+def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The network of a training checkpoint (in eval mode), e.g. to evaluate before exporting."""
     state = load_checkpoint(path)
-    model = ResFCN256(ResFCN256Config.from_dict(state["model_config"]))
+    model = build_model(config_from_spec(state["model_config"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
@@ -460,7 +487,7 @@ def machine_info(device: torch.device, world_size: int) -> dict:
     return info
 
 
-def export_weights(model: ResFCN256, path: Path, config: TrainConfig, provenance: dict) -> Path:
+def export_weights(model: torch.nn.Module, path: Path, config: TrainConfig, provenance: dict) -> Path:
     from engine.weights import save_weights
 
     dtype = getattr(torch, config.train.export_dtype)
@@ -515,20 +542,23 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         out_dir.mkdir(parents=True, exist_ok=True)
     shuffle = config.data.shuffle if config.data.shuffle is not None else not fresh_synthetic
 
-    model = ResFCN256(config.model_config).to(device)
+    model = build_model(config.model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.lr_step_epochs, gamma=t.lr_gamma)
-    criterion = WeightedPositionLoss(error=config.loss.error, normalisation=config.loss.normalisation,
-                                     zero_outside_face=config.loss.zero_outside_face).to(device)
+    scheduler = make_scheduler(optimizer, t, schedule.total_steps)
+    criterion = WeightedPositionLoss(
+        weights=load_loss_weights(zero_outside_face=config.loss.zero_outside_face,
+                                  size=int(config.model_config.output_size),
+                                  read_texel_weight=config.loss.read_texel_weight),
+        error=config.loss.error, normalisation=config.loss.normalisation).to(device)
 
     step, skipped, samples, wall_before = 0, 0, 0, 0.0
     if t.init_weights and not resume:
         model.load_state_dict(_initial_state(Path(t.init_weights), config, device))
     if resume:
         state = load_checkpoint(ckpt_path, map_location=device)
-        if state["model_config"] != config.model_config.to_dict():
+        if config_from_spec(state["model_config"]) != config.model_config:
             raise CheckpointError(f"'{ckpt_path}' is for model {state['model_config']}, the config "
-                                  f"asks for {config.model_config.to_dict()}")
+                                  f"asks for {model_spec(config.model_config)}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -559,11 +589,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         atomic_write_text(log_path, ",".join(CSV_FIELDS) + "\n")
     say(f"run '{config.name}': {schedule.total_steps} steps, {schedule.steps_per_epoch} steps/epoch, "
         f"batch {t.batch_size} x {dist_info.world_size} rank(s), data {dataset.describe()}, "
-        f"device {device}, width {config.model_config.base_width}")
+        f"device {device}, model {model_spec(config.model_config)}")
 
     def checkpoint_state() -> dict:
         return {"format": "prnet-train-checkpoint/1", "model": model.state_dict(),
-                "model_config": config.model_config.to_dict(), "optimizer": optimizer.state_dict(),
+                "model_config": model_spec(config.model_config), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": rng_states(), "step": step,
                 "epoch": step // schedule.steps_per_epoch,
                 "counters": {"skipped": skipped, "samples": samples},
@@ -608,7 +638,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         if counts[2] > 0:
             images = batch["image"].to(device, non_blocking=True)
             targets = batch["position_map"].to(device, non_blocking=True)
-            loss = criterion(ddp_model(images), targets)
+            coverage = batch["coverage"].to(device, non_blocking=True)
+            loss = criterion(ddp_model(images), targets, coverage)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -625,7 +656,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             window_samples += int(counts[1])
         else:
             say(f"step {step}: every sample of the batch was bad; no update")
-        if step % schedule.steps_per_epoch == 0:
+        if t.lr_schedule == "cosine" or step % schedule.steps_per_epoch == 0:
             scheduler.step()
         bar.update(1)
         if window_steps:
@@ -668,8 +699,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                       "samples": samples, "skipped_samples": skipped, "wall_time_s": round(wall, 1),
                       "data": data_info, "seed": config.seed, "augment": config.augment.to_dict(),
                       "loss": asdict(config.loss), "optimizer": {
-                          "name": "Adam", "lr": t.lr, "lr_step_epochs": t.lr_step_epochs,
-                          "lr_gamma": t.lr_gamma, "batch_size": t.batch_size,
+                          "name": "Adam", "lr": t.lr, "lr_schedule": t.lr_schedule,
+                          "lr_step_epochs": t.lr_step_epochs, "lr_gamma": t.lr_gamma,
+                          "lr_min": t.lr_min, "warmup_steps": t.warmup_steps, "batch_size": t.batch_size,
                           "steps_per_epoch": schedule.steps_per_epoch},
                       "final_loss": losses[-1] if losses else (read_log(log_path)[-1:] or [{}])[0].get("loss"),
                       "machine": machine_info(device, dist_info.world_size),

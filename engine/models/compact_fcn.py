@@ -1,0 +1,108 @@
+"""CompactFCN: a CPU-efficient position-map network that writes PRNet's UV map.
+
+ResFCN256's own blocks, rearranged so the computation goes where it pays on a CPU
+(measured in ``../docs/model_selection.md``):
+
+- input ``input_size`` (128 by default): the PRNet crop made with
+  ``engine.crop.crop_matrix(bbox, size=input_size)``;
+- a 4x4 stem, then the ten residual blocks of ResFCN256's ``ENCODER_PLAN`` (five of them
+  stride 2), down to ``input_size / 32`` with ``32 * base_width`` channels;
+- pairs of 4x4 deconvs (stride 2, then stride 1), halving the channels but never below
+  ``min_decoder_width``, up to ``output_size``; a final 3-channel sigmoid deconv scaled by
+  ``input_size * 1.1`` (ResFCN256's ``256 * 1.1`` at this input size).
+
+:meth:`CompactFCN.forward` returns the low-resolution map (what training compares with the
+averaged-down ground truth). :meth:`CompactFCN.uv_map` upsamples it bilinearly, texel-centre
+aligned (``align_corners=False``), to PRNet's 256x256 UV layout, so everything read from a
+position map downstream is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..uv_resample import upsample_uv_map
+from .blocks import ConvBN, DeconvBN, ResBlock, fuse_blocks
+from .resfcn256 import ENCODER_PLAN
+
+ENCODER_STRIDE = 32          # five stride-2 residual blocks
+POSITION_HEADROOM = 1.1      # the sigmoid spans 1.1 x the crop, as in PRNet
+
+
+@dataclass(frozen=True)
+class CompactFCNConfig:
+    """Architecture of a CompactFCN. The defaults are our shipped default's (see the model card)."""
+
+    base_width: int = 16
+    input_size: int = 128
+    output_size: int = 64
+    min_decoder_width: int = 24
+    in_channels: int = 3
+    out_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.base_width < 1 or self.min_decoder_width < 1:
+            raise ValueError("base_width and min_decoder_width must be >= 1")
+        if self.input_size % ENCODER_STRIDE or self.input_size < ENCODER_STRIDE:
+            raise ValueError(f"input_size must be a multiple of {ENCODER_STRIDE}, got {self.input_size}")
+        doublings = math.log2(self.output_size / (self.input_size // ENCODER_STRIDE))
+        if doublings < 1 or doublings != int(doublings):
+            raise ValueError(f"output_size must be input_size/{ENCODER_STRIDE} times a power of two "
+                             f"(>= 2): {self.input_size // ENCODER_STRIDE * 2}, "
+                             f"{self.input_size // ENCODER_STRIDE * 4}, ...; got {self.output_size}")
+
+    @property
+    def upsamplings(self) -> int:
+        return int(round(math.log2(self.output_size / (self.input_size // ENCODER_STRIDE))))
+
+    @property
+    def output_scale(self) -> float:
+        return self.input_size * POSITION_HEADROOM
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CompactFCNConfig":
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ValueError(f"unknown CompactFCN config keys: {sorted(unknown)}")
+        return cls(**known)
+
+
+class CompactFCN(nn.Module):
+    """Image (N, 3, S, S) in [0, 1] -> position map (N, 3, M, M) in crop pixels (S, M: config)."""
+
+    def __init__(self, config: CompactFCNConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or CompactFCNConfig()
+        width = self.config.base_width
+        self.stem = ConvBN(self.config.in_channels, width, 4)
+        blocks, channels = [], width
+        for multiplier, stride in ENCODER_PLAN:
+            blocks.append(ResBlock(channels, width * multiplier, stride))
+            channels = width * multiplier
+        self.encoder = nn.Sequential(*blocks)
+        layers = []
+        for _ in range(self.config.upsamplings):
+            out = max(channels // 2, self.config.min_decoder_width)
+            layers += [DeconvBN(channels, out, 2), DeconvBN(out, out, 1)]
+            channels = out
+        layers.append(DeconvBN(channels, self.config.out_channels, 1, activation="sigmoid"))
+        self.decoder = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(self.stem(image))) * self.config.output_scale
+
+    def uv_map(self, image: torch.Tensor) -> torch.Tensor:
+        """The (N, 3, 256, 256) UV position map in input-crop pixels (bilinear, texel centres)."""
+        return upsample_uv_map(self.forward(image))
+
+    def fuse(self) -> "CompactFCN":
+        """Fold every BatchNorm that can be folded into its conv (inference only, in place)."""
+        return fuse_blocks(self)
