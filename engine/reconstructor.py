@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from .crop import CROP_SIZE, crop_matrix, crop_to_image, warp_to_crop
 from .detect import DETECTORS, Detection, detect_faces
 from .errors import NoFaceError, PRNetError, WeightsError
 from .image_io import as_rgb_array
 from .decode import decode_position_map
+from .predict import predict_position_map, run_network
 from .result import ReconstructionResult
 from .uv_layout import UVLayout, load_uv_layout
 
@@ -52,7 +51,8 @@ class Reconstructor:
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto",
                  topology: str = "bfm", texture_size: int = 256, detector: str = "auto",
-                 assets_dir: str | os.PathLike | None = None) -> None:
+                 assets_dir: str | os.PathLike | None = None, two_pass: bool = True,
+                 flip: bool = False) -> None:
         from .weights import load_model, prepare_for_inference, resolve_device
 
         if topology not in TOPOLOGIES:
@@ -74,7 +74,10 @@ class Reconstructor:
         self.texture_size = int(texture_size)
         self.detector = detector
         self.layout: UVLayout = load_uv_layout(str(assets_dir) if assets_dir else None)
-        self.timings: dict[str, float] = {}
+        # Re-crop from the first prediction's landmarks (detector boxes are not landmark boxes).
+        self.two_pass = bool(two_pass)
+        # Average with the mirrored crop's prediction.
+        self.flip = bool(flip)
 
     # -- stages -------------------------------------------------------------------------
     def detect(self, image, thorough: bool = False) -> list[BBox]:
@@ -85,13 +88,10 @@ class Reconstructor:
         array, _ = as_rgb_array(image)
         return detect_faces(array, self.detector, thorough=thorough)
 
-    @torch.inference_mode()
     def predict_position_maps(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 RGB crops -> (N, 256, 256, 3) float32 UV maps in crop pixels."""
-        batch = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
-        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-        out = self.model.uv_map(batch)
-        return out.permute(0, 2, 3, 1).float().cpu().numpy()
+        """(N, S, S, 3) uint8 RGB crops (S = ``input_size``) -> (N, 256, 256, 3) float32 UV maps
+        in crop pixels."""
+        return run_network(self.model, crops)
 
     # -- the whole pipeline ---------------------------------------------------------------
     def reconstruct(self, image, bbox: Sequence[float] | None = None,
@@ -113,9 +113,7 @@ class Reconstructor:
                 for box in self._detect_or_fail(array, path, thorough=True)]
 
     def _detect_or_fail(self, array: np.ndarray, path: str | None, thorough: bool = False) -> list[BBox]:
-        start = time.perf_counter()
         boxes = [d.box for d in detect_faces(array, self.detector, thorough=thorough)]
-        self.timings["detect"] = time.perf_counter() - start
         if not boxes:
             raise NoFaceError(f"{path or 'image'}: no face found; pass the face box with "
                               f"--bbox X0 Y0 X1 Y1 (or bbox=...) if there is one")
@@ -125,15 +123,13 @@ class Reconstructor:
         height, width = array.shape[:2]
         box = _check_bbox(bbox, width, height)
         start = time.perf_counter()
-        matrix = crop_matrix(box, size=self.input_size)
-        crop = warp_to_crop(array, matrix, size=self.input_size)
-        self.timings["crop"] = time.perf_counter() - start
-        start = time.perf_counter()
-        crop_map = self.predict_position_maps(crop[None])[0]
-        self.timings["network"] = time.perf_counter() - start
-        start = time.perf_counter()
-        result = self.result_from_position_map(array, crop_map, matrix, box, path)
-        self.timings["postprocess"] = time.perf_counter() - start
+        prediction = predict_position_map(self.model, array, box, self.layout,
+                                          two_pass=self.two_pass, flip=self.flip)
+        predicted = time.perf_counter()
+        result = self.result_from_position_map(array, prediction.crop_map, prediction.matrix, box, path)
+        result.extras["timings"] = {"predict": predicted - start,
+                                    "decode": time.perf_counter() - predicted}
+        result.extras["crop_bbox"] = prediction.bbox
         return result
 
     def result_from_position_map(self, image: np.ndarray, crop_map: np.ndarray, matrix: np.ndarray,

@@ -242,3 +242,39 @@ def test_photo_folder_with_2d_annotations(tmp_path):
     expected = np.linalg.norm(mean_face_prediction(box).landmarks[:, :2] - truth, axis=1).mean()
     assert entry["nme2d"]["mean"] == pytest.approx(expected / bbox_size(truth), rel=1e-6)
     assert entry["nme2d"]["balanced_mean"] is None
+
+
+def test_aflw2000_pose_converts_to_the_engine_convention(bfm, layout):
+    """Pose_Para angles -> ours equals the pose the engine reads off that posed mesh."""
+    from engine.pose import estimate_pose
+    from training.groundtruth import crop_groundtruth
+    from training.morphable_model import pose_from_300wlp, pose_vertices
+
+    mean = bfm.vertices(np.zeros(bfm.num_shape), np.zeros(bfm.num_expression))
+    for angles in [(0.3, 0.5, -0.2), (-0.4, -1.0, 0.3), (0.5, 0.2, 0.6)]:
+        posed = pose_vertices(mean, np.array([*angles, 100.0, 120.0, 0.0, 0.001]), 250)
+        dense = crop_groundtruth(posed, bfm).position_map.reshape(-1, 3)[layout.face_indices]
+        read = estimate_pose(dense, layout.canonical_vertices)
+        np.testing.assert_allclose([read.yaw, read.pitch, read.roll], pose_from_300wlp(*angles),
+                                   atol=0.05)
+
+
+def test_fold_metrics_separate_smooth_from_rippled_meshes(bfm, layout):
+    """The BFM mean face (no-neck mesh) is smooth: ~0.1% folds, longest edge ~10x the median."""
+    from engine.mesh_edges import interior_edge_triangles, unique_edges
+    from training import metrics
+
+    mean = bfm.vertices(np.zeros(bfm.num_shape), np.zeros(bfm.num_expression))
+    vertices = mean[layout.bfm_vertex_ids]
+    tris = layout.bfm_triangles
+    edges, pairs = unique_edges(tris)[0], interior_edge_triangles(tris)[1]
+    assert len(pairs) > 100_000
+    smooth = metrics.fold_share(vertices, pairs, tris)
+    assert smooth < 0.005
+    assert metrics.edge_length_ratio(vertices, edges) < 15
+    median_edge = np.median(np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1))
+    rippled = vertices + np.random.default_rng(0).normal(0, 0.5 * median_edge, vertices.shape)
+    assert metrics.fold_share(rippled, pairs, tris) > 0.1
+    spiked = vertices.copy()
+    spiked[tris[0, 0]] += (100 * median_edge, 0.0, 0.0)
+    assert metrics.edge_length_ratio(spiked, edges) > 50

@@ -341,3 +341,51 @@ def test_staged_runs_record_the_whole_chain_in_the_weights(tmp_path):
     assert provenance["init"]["run"] == "stage-b" and provenance["init"]["steps"] == 1
     assert provenance["init"]["init"]["provenance"]["run"] == "stage-a"
     assert "init" not in load_weights(first.weights)[1].provenance
+
+
+def test_compact_network_trains_at_its_output_resolution(tmp_path):
+    """A CompactFCN run: 256-pixel fake samples adapted to its 64 input / 16 output, cosine lr."""
+    cache = make_fake_cache(tmp_path / "cache", 8)
+    config = tiny_config(tmp_path, **{
+        "model": {"architecture": "CompactFCN", "base_width": 2, "input_size": 64,
+                  "output_size": 16, "min_decoder_width": 4},
+        "data": {"source": "synthetic_cache", "path": str(cache)},
+        "loss.read_texel_weight": 1.0, "loss.normalisation": "weights",
+        "train.steps": 12, "train.lr_schedule": "cosine", "train.lr_min": 1e-5,
+        "train.warmup_steps": 2, "train.batch_size": 4})
+    result = train(config, progress=False)
+    rows = list(csv.DictReader(open(result.output_dir / "log.csv")))
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[0] < lrs[2] and lrs[-1] < 0.2 * max(lrs)  # warm-up, then the cosine decay
+    from engine.weights import load_model, read_weights_info
+
+    info = read_weights_info(result.weights)
+    assert info.architecture == "CompactFCN" and info.input_size == 64
+    model = load_model(result.weights, device="cpu")
+    with torch.no_grad():
+        assert model.uv_map(torch.rand(1, 3, 64, 64)).shape == (1, 3, 256, 256)
+    assert np.isfinite(result.final_loss)
+
+
+def test_samples_are_adapted_to_the_network_sizes(tmp_path):
+    cache = make_fake_cache(tmp_path / "cache", 2)
+    full = CachedDataset(cache)[0]
+    small = CachedDataset(cache, sizes=(128, 32))[0]
+    assert small["image"].shape == (3, 128, 128) and small["position_map"].shape == (3, 32, 32)
+    # positions follow the image: the crop's corners are pixel centres 0 and S-1
+    scale = 127 / 255
+    expected = torch.nn.functional.avg_pool2d(full["position_map"][None], 8)[0] * scale
+    valid = small["coverage"] == 1.0
+    assert valid.sum() > 100
+    assert torch.allclose(small["position_map"][:, valid], expected[:, valid], atol=1e-3)
+
+
+def test_cache_written_at_the_output_size(tmp_path):
+    image, position_map = fake_face(0)
+    valid = np.zeros((256, 256), bool)
+    valid[:, :128] = True
+    write_cached_sample(tmp_path, 0, image, position_map, image_format="png", map_size=64,
+                        valid=valid)
+    data = CachedDataset(tmp_path).read(0)
+    assert data["position_map"].shape == (64, 64, 3)
+    assert data["coverage"][0, 0] == 1.0 and data["coverage"][0, 40] == 0.0

@@ -131,6 +131,11 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="evaluate only the first N images of the folder")
     parser.add_argument("--no-baseline", action="store_true", help="skip the mean-face baseline")
     parser.add_argument("--baseline-only", action="store_true", help="score only the baseline")
+    parser.add_argument("--no-two-pass", action="store_true",
+                        help="one crop from the face box (default: re-crop from the first "
+                             "prediction's landmarks, as the product does)")
+    parser.add_argument("--flip", action="store_true",
+                        help="average with the mirrored crop's prediction")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -151,7 +156,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                                            else args.synthetic_seed),
                            synthetic_config=_json_arg(args.synthetic_config), device=args.device,
                            baseline=not args.no_baseline, limit=args.limit,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, two_pass=not args.no_two_pass,
+                           flip=args.flip)
     except PRNetError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

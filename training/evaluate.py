@@ -15,6 +15,7 @@ beat it by a wide margin.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -26,9 +27,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from engine.crop import crop_matrix, crop_to_image, landmark_box, warp_to_crop
+from engine.crop import crop_to_image, landmark_box
+from engine.predict import predict_position_map
 from engine.fileio import atomic_write_text, atomic_write_with
-from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout, read_landmarks
+from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout, read_landmarks, sample_bilinear
 
 from . import metrics
 from .datasets import DatasetError
@@ -36,12 +38,19 @@ from .datasets import DatasetError
 # Synthetic test faces use seeds from here on; training seeds start at 0 by default.
 EVAL_BASE_SEED = 1_000_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-METRICS = ("nme2d", "nme3d", "dense_nme", "reconstruction_nme")
+METRICS = ("nme2d", "nme3d", "dense_nme", "reconstruction_nme", "fold_share", "edge_ratio",
+           "gt_fold_share", "gt_edge_ratio", "pose_mae")
+SURFACE_METRICS = ("fold_share", "edge_ratio", "gt_fold_share", "gt_edge_ratio")
 METRIC_TITLES = {
     "nme2d": "68-point NME 2D (/ sqrt(w*h) of the GT box)",
     "nme3d": "68-point NME 3D (/ sqrt(w*h) of the GT box)",
     "dense_nme": "dense NME 3D (/ sqrt(w*h) of the GT box)",
     "reconstruction_nme": "reconstruction NME, symmetric NN after alignment (/ outer interocular)",
+    "fold_share": "share of interior BFM-topology edges folding > 60 degrees",
+    "edge_ratio": "longest / median edge of the BFM-topology mesh",
+    "gt_fold_share": "ground truth: share of edges folding > 60 degrees",
+    "gt_edge_ratio": "ground truth: longest / median edge",
+    "pose_mae": "head pose mean absolute error (degrees, mean of yaw, pitch, roll)",
 }
 
 
@@ -54,12 +63,15 @@ class EvalSample:
     landmarks: np.ndarray                 # (68, 3) x right, y down, z towards the camera
     yaw_deg: float
     dense: np.ndarray | None = None       # (43867, 3) where a dense ground truth exists
+    vertices: np.ndarray | None = None    # (38365, 3) ground-truth BFM-topology mesh vertices
+    pose_deg: tuple[float, float, float] | None = None  # ground-truth (yaw, pitch, roll), ours
 
 
 @dataclass(frozen=True)
 class Prediction:
     landmarks: np.ndarray                 # (68, 3) in the image frame
     dense: np.ndarray                     # (43867, 3)
+    vertices: np.ndarray | None = None    # (38365, 3) BFM-topology mesh vertices
 
 
 Predictor = Callable[[np.ndarray, tuple[float, float, float, float]], Prediction]
@@ -68,31 +80,27 @@ Predictor = Callable[[np.ndarray, tuple[float, float, float, float]], Prediction
 # ----------------------------------------------------------------------------- predictors
 
 def read_position_map(position_map: np.ndarray, layout: UVLayout) -> Prediction:
-    flat = np.asarray(position_map, dtype=np.float64).reshape(-1, 3)
-    return Prediction(landmarks=read_landmarks(position_map, layout), dense=flat[layout.face_indices])
+    position_map = np.asarray(position_map, dtype=np.float64)
+    flat = position_map.reshape(-1, 3)
+    return Prediction(landmarks=read_landmarks(position_map, layout), dense=flat[layout.face_indices],
+                      vertices=sample_bilinear(position_map, layout.bfm_map_pixels))
 
 
 class NetworkPredictor:
-    """Crop by the face box, run ResFCN256, map the position map back to the image."""
+    """The engine's prediction step (:func:`engine.predict.predict_position_map`) on a face box."""
 
-    def __init__(self, model, device=None, layout: UVLayout | None = None) -> None:
-        import torch
-
+    def __init__(self, model, layout: UVLayout | None = None, two_pass: bool = False,
+                 flip: bool = False) -> None:
         self.model = model.eval()
-        self.device = device or next(model.parameters()).device
         self.layout = layout or load_uv_layout()
-        self._torch = torch
+        self.two_pass = two_pass
+        self.flip = flip
 
     def position_map(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
-        torch = self._torch
-        size = int(self.model.config.input_size)
-        matrix = crop_matrix(bbox, size=size)
-        crop = warp_to_crop(image, matrix, size=size)
-        tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div_(255.0)
-        with torch.inference_mode():
-            output = self.model.uv_map(tensor[None].to(self.device))[0]
-        crop_map = output.permute(1, 2, 0).float().cpu().numpy()
-        return crop_to_image(crop_map, matrix)
+        """The UV map in the image frame."""
+        prediction = predict_position_map(self.model, image, bbox, self.layout,
+                                          two_pass=self.two_pass, flip=self.flip)
+        return crop_to_image(prediction.crop_map, prediction.matrix)
 
     def __call__(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> Prediction:
         return read_position_map(self.position_map(image, bbox), self.layout)
@@ -200,7 +208,19 @@ def aflw2000_samples(folder: str | os.PathLike, limit: int | None = None) -> Ite
         read_aflw2000_annotation(image_path.with_suffix(".mat"))
     for image_path in images:
         landmarks, yaw = read_aflw2000_annotation(image_path.with_suffix(".mat"))
-        yield EvalSample(image_path.stem, _read_rgb(image_path), landmarks, yaw)
+        yield EvalSample(image_path.stem, _read_rgb(image_path), landmarks, yaw,
+                         pose_deg=read_aflw2000_pose(image_path.with_suffix(".mat")))
+
+
+def read_aflw2000_pose(mat_path: str | os.PathLike) -> tuple[float, float, float]:
+    """The ground-truth head pose of an AFLW2000-3D annotation in the engine's convention:
+    (yaw, pitch, roll) degrees from ``Pose_Para`` (see ``morphable_model.pose_from_300wlp``)."""
+    import scipy.io
+
+    from .morphable_model import pose_from_300wlp
+
+    pose = np.asarray(scipy.io.loadmat(str(mat_path))["Pose_Para"], dtype=np.float64).reshape(-1)
+    return pose_from_300wlp(*pose[:3])
 
 
 def photo_samples(folder: str | os.PathLike) -> Iterator[EvalSample]:
@@ -238,8 +258,13 @@ def synthetic_samples(count: int, base_seed: int = EVAL_BASE_SEED, synthetic_con
         flat = np.asarray(sample.position_map, dtype=np.float64).reshape(-1, 3)
         landmarks = np.asarray(sample.landmarks, dtype=np.float64)
         yaw = float(sample.params.get("yaw", 0.0)) if getattr(sample, "params", None) else 0.0
+        params = getattr(sample, "params", None) or {}
+        pose = tuple(float(params[k]) for k in ("yaw", "pitch", "roll")) if "yaw" in params else None
         yield EvalSample(f"synthetic_{base_seed + index}", sample.image, landmarks, yaw,
-                         dense=flat[layout.face_indices])
+                         dense=flat[layout.face_indices],
+                         vertices=sample_bilinear(np.asarray(sample.position_map, np.float64),
+                                                  layout.bfm_map_pixels),
+                         pose_deg=pose)
 
 
 def check_seeds_disjoint(provenance: dict, base_seed: int, count: int) -> None:
@@ -280,17 +305,51 @@ class EvalReport:
                 if errors.size == 0:
                     continue
                 entry[metric] = metrics.summarise_by_yaw(errors, self.yaws(name, metric))
-                entry[metric]["auc_0.07"] = metrics.ced_auc(errors, 0.07)
+                if metric.endswith("nme") or metric.startswith("nme"):
+                    entry[metric]["auc_0.07"] = metrics.ced_auc(errors, 0.07)
+                if metric == "pose_mae":
+                    entry[metric]["per_angle"] = {
+                        angle: float(np.mean([r[f"{angle}_error"] for r in self.records
+                                              if r["predictor"] == name and f"{angle}_error" in r]))
+                        for angle in ("yaw", "pitch", "roll")}
             out[name] = entry
         return out
 
 
+def surface_records(vertices: np.ndarray, layout: UVLayout, prefix: str = "") -> dict:
+    """Fold share and longest/median edge of a BFM-topology mesh (see training.metrics)."""
+    edges, pairs = _interior_edges(layout)
+    return {f"{prefix}fold_share": metrics.fold_share(vertices, pairs, layout.bfm_triangles),
+            f"{prefix}edge_ratio": metrics.edge_length_ratio(vertices, edges)}
+
+
+@functools.lru_cache(maxsize=2)
+def _interior_edges(layout: UVLayout) -> tuple[np.ndarray, np.ndarray]:
+    from engine.mesh_edges import interior_edge_triangles, unique_edges
+
+    return unique_edges(layout.bfm_triangles)[0], interior_edge_triangles(layout.bfm_triangles)[1]
+
+
+def pose_records(dense: np.ndarray, truth_deg: tuple[float, float, float], layout: UVLayout) -> dict:
+    """Absolute yaw, pitch and roll errors (degrees) of the pose read from the dense points."""
+    from engine.pose import estimate_pose
+
+    pose = estimate_pose(np.asarray(dense, np.float64), layout.canonical_vertices)
+    errors = {}
+    for angle, truth in zip(("yaw", "pitch", "roll"), truth_deg):
+        difference = (getattr(pose, angle) - truth + 180.0) % 360.0 - 180.0
+        errors[f"{angle}_error"] = abs(float(difference))
+    errors["pose_mae"] = float(np.mean(list(errors.values())))
+    return errors
+
+
 def evaluate_samples(samples: Iterable[EvalSample], predictors: dict[str, Predictor],
                      dataset: str = "", progress: bool = False, total: int | None = None,
-                     icp_iterations: int = 3) -> EvalReport:
+                     icp_iterations: int = 3, layout: UVLayout | None = None) -> EvalReport:
     """Score every predictor on every sample (face box = tight GT landmark box)."""
     from tqdm import tqdm
 
+    layout = layout or load_uv_layout()
     report = EvalReport(dataset=dataset, predictors=list(predictors))
     start = time.time()
     for sample in tqdm(samples, total=total, desc=f"eval {dataset}", unit="face", disable=not progress):
@@ -310,6 +369,12 @@ def evaluate_samples(samples: Iterable[EvalSample], predictors: dict[str, Predic
                 record["reconstruction_nme"] = metrics.reconstruction_nme(
                     prediction.dense, sample.dense, metrics.interocular_distance(sample.landmarks),
                     icp_iterations=icp_iterations)
+            if prediction.vertices is not None:
+                record.update(surface_records(prediction.vertices, layout))
+                if sample.vertices is not None:
+                    record.update(surface_records(sample.vertices, layout, prefix="gt_"))
+            if sample.pose_deg is not None:
+                record.update(pose_records(prediction.dense, sample.pose_deg, layout))
             report.records.append(record)
     report.seconds = time.time() - start
     if not report.records:
@@ -379,19 +444,30 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, extra: dict | N
     return results
 
 
+def _format_value(metric: str, value: float) -> str:
+    if metric in ("edge_ratio", "gt_edge_ratio"):
+        return f"{value:.1f}"
+    if metric == "pose_mae":
+        return f"{value:.2f} deg"
+    return f"{value * 100:.2f}%"
+
+
 def format_summary(results: dict) -> str:
-    """A short text table (percent) of a results.json dict."""
+    """A short text table of a results.json dict (NME and fold shares in %)."""
     lines = [f"{results['dataset']}: {results['faces']} faces"]
     for name, entry in results["results"].items():
         for metric, summary in entry.items():
-            buckets = "  ".join(f"{b} {v * 100:.2f}" if v is not None else f"{b} -"
-                                for b, v in summary["buckets"].items())
             if summary["balanced_mean"] is None:  # no yaw known (2D photos): the plain mean
-                lines.append(f"  {name:>10} {metric:<19} mean {summary['mean'] * 100:6.2f}%  "
-                             f"(per face in per_face.csv)")
+                lines.append(f"  {name:>10} {metric:<19} mean {_format_value(metric, summary['mean']):>9}"
+                             f"  (per face in per_face.csv)")
             else:
-                lines.append(f"  {name:>10} {metric:<19} mean {summary['balanced_mean'] * 100:6.2f}%  "
-                             f"({buckets})")
+                buckets = "  ".join(f"{b} {_format_value(metric, v)}" if v is not None else f"{b} -"
+                                    for b, v in summary["buckets"].items())
+                lines.append(f"  {name:>10} {metric:<19} mean "
+                             f"{_format_value(metric, summary['balanced_mean']):>9}  ({buckets})")
+            if "per_angle" in summary:
+                lines.append("  " + " " * 31 + "  ".join(f"{angle} {value:.2f} deg" for angle, value
+                                                        in summary["per_angle"].items()))
     return "\n".join(lines)
 
 
@@ -400,7 +476,7 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
              photos: str | os.PathLike | None = None,
              synthetic_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
              device: str = "auto", baseline: bool = True, limit: int | None = None,
-             progress: bool = True) -> list[dict]:
+             progress: bool = True, two_pass: bool = True, flip: bool = False) -> list[dict]:
     """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets."""
     if not aflw2000 and not synthetic and not photos:
         raise DatasetError("nothing to evaluate: pass an AFLW2000-3D folder, a photo folder "
@@ -411,11 +487,14 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
     provenance: dict = {}
     if weights is not None:
         model = load_predictor_model(weights, device)
-        predictors["model"] = NetworkPredictor(model, layout=layout)
+        predictors["model"] = NetworkPredictor(model, layout=layout, two_pass=two_pass, flip=flip)
         info = getattr(model, "weights_info", None)
         provenance = info.provenance if info is not None else {}
         extra["weights"] = str(weights)
-        extra["model_config"] = model.config.to_dict()
+        from engine.models import model_spec
+
+        extra["model_config"] = model_spec(model.config)
+        extra["two_pass"], extra["flip"] = two_pass, flip
     if baseline:
         predictors["mean_face"] = MeanFacePredictor(layout)
     if not predictors:
@@ -424,16 +503,17 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
     if aflw2000:
         images = list_aflw2000(aflw2000)[:limit]
         report = evaluate_samples(aflw2000_samples(aflw2000, limit), predictors, "aflw2000",
-                                  progress, total=len(images))
+                                  progress, total=len(images), layout=layout)
         out.append(write_report(report, out_dir, {**extra, "source": str(aflw2000)}))
     if photos:
         samples = list(photo_samples(photos))
-        report = evaluate_samples(samples, predictors, "photos", progress, total=len(samples))
+        report = evaluate_samples(samples, predictors, "photos", progress, total=len(samples),
+                                  layout=layout)
         out.append(write_report(report, out_dir, {**extra, "source": str(photos)}))
     if synthetic:
         check_seeds_disjoint(provenance, synthetic_seed, synthetic)
         report = evaluate_samples(synthetic_samples(synthetic, synthetic_seed, synthetic_config, layout),
-                                  predictors, "synthetic", progress, total=synthetic)
+                                  predictors, "synthetic", progress, total=synthetic, layout=layout)
         out.append(write_report(report, out_dir, {**extra, "seeds": [synthetic_seed,
                                                                       synthetic_seed + synthetic - 1]}))
     return out

@@ -156,3 +156,31 @@ def reconstruction_nme(prediction: np.ndarray, target: np.ndarray, normaliser: f
     to_target, _ = cKDTree(target).query(aligned[::stride])
     to_prediction, _ = cKDTree(aligned).query(target[::stride])
     return float(0.5 * (to_target.mean() + to_prediction.mean()) / normaliser)
+
+
+# ----------------------------------------------------------------------------- surface quality
+
+FOLD_ANGLE_DEG = 60.0
+
+
+def fold_share(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray,
+               angle_deg: float = FOLD_ANGLE_DEG) -> float:
+    """Share of interior edges whose two triangles' normals differ by more than ``angle_deg``.
+
+    ``pairs`` (E, 2) are the two triangles of each interior edge
+    (``engine.mesh_edges.interior_edge_triangles``). A smooth face has almost none (the BFM
+    mean face: about 0.1%); a scaly ripple has many.
+    """
+    from engine.mesh_edges import face_normals
+
+    normals = face_normals(vertices, triangles)
+    cosine = np.einsum("ij,ij->i", normals[pairs[:, 0]], normals[pairs[:, 1]])
+    return float(np.mean(cosine < np.cos(np.radians(angle_deg))))
+
+
+def edge_length_ratio(vertices: np.ndarray, edges: np.ndarray) -> float:
+    """Longest edge over the median edge: fins and spikes make it large (mean face: about 10)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    lengths = np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)
+    median = float(np.median(lengths))
+    return float(lengths.max() / median) if median > 0 else float("inf")

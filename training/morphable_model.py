@@ -825,6 +825,21 @@ def rotation_300wlp(pitch: float, yaw: float, roll: float) -> np.ndarray:
     return euler_to_rotation(*np.degrees([yaw, pitch, roll])).T
 
 
+def pose_from_300wlp(pitch: float, yaw: float, roll: float) -> tuple[float, float, float]:
+    """300W-LP / AFLW2000-3D ``Pose_Para`` angles (radians) -> the engine's (yaw, pitch, roll).
+
+    In the image frame (y down) the 300W-LP rotation is F @ R @ F with F = diag(1, -1, 1)
+    and R = :func:`rotation_300wlp`, i.e. Rx(pitch) @ Ry(-yaw) @ Rz(roll) with the usual
+    right-handed matrices; it is decomposed in the engine's order
+    (``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``, :func:`engine.pose.rotation_to_euler`). For small
+    angles that is (-yaw, pitch, roll); in general the angles mix.
+    """
+    from engine.pose import rotation_to_euler
+
+    flip = np.diag([1.0, -1.0, 1.0])
+    return rotation_to_euler(flip @ rotation_300wlp(pitch, yaw, roll) @ flip)
+
+
 def pose_vertices(vertices: np.ndarray, pose_para: np.ndarray, image_height: int,
                   convention: str = "face3d") -> np.ndarray:
     """Model vertices (N, 3, BFM units, y up) -> image pixels with 300W-LP's pose.

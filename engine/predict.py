@@ -1,0 +1,99 @@
+"""Crop -> network -> UV position map: the one prediction step of the reconstructor and the evaluator.
+
+:func:`predict_position_map` takes a photo and a face box and returns PRNet's 256x256 UV map
+in the crop frame, with the crop it was predicted in. Two refinements, both measured in
+``docs/model_selection.md``:
+
+- **Two-pass crop** (on by default). Networks are trained on crops of the tight box of the
+  68 landmarks; a detector's box is not that box. After the first prediction, the face is
+  cropped again from the box of the predicted landmarks and predicted again.
+- **Horizontal-flip averaging** (off by default). The mirrored crop is predicted too, and its
+  map mirrored back: PRNet's UV layout is left-right symmetric about its middle column
+  (checked on the mean face by ``tests/test_predict.py``), so mirroring a map is a flip of
+  its columns plus x -> (S - 1) - x in the crop. The two maps are averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .crop import crop_matrix, crop_to_image, landmark_box, warp_to_crop
+from .uv_layout import UVLayout, read_landmarks
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PositionMapPrediction:
+    """A predicted UV map in the crop frame of ``matrix`` (input pixels -> crop pixels)."""
+
+    crop_map: np.ndarray          # (256, 256, 3) float32, crop pixels
+    matrix: np.ndarray            # (3, 3) of the crop the final pass used
+    bbox: BBox                    # the box that crop was made from
+    first_bbox: BBox              # the box given by the caller
+
+
+def mirror_uv_map(crop_map: np.ndarray, crop_size: int) -> np.ndarray:
+    """The map of the mirrored face: UV columns flipped, x -> (crop_size - 1) - x.
+
+    ``crop_map`` is (..., 256, 256, 3) in crop pixels. Applying it twice is the identity.
+    """
+    mirrored = np.array(crop_map[..., :, ::-1, :], dtype=np.float32, copy=True)
+    mirrored[..., 0] = (crop_size - 1) - mirrored[..., 0]
+    return mirrored
+
+
+def model_input_size(model: torch.nn.Module) -> int:
+    return int(model.config.input_size)
+
+
+@torch.inference_mode()
+def run_network(model: torch.nn.Module, crops: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 RGB crops -> (N, 256, 256, 3) float32 UV maps in crop pixels."""
+    device = next(model.parameters()).device
+    batch = torch.from_numpy(np.ascontiguousarray(crops)).to(device)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    return model.uv_map(batch).permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def _predict_in_box(model: torch.nn.Module, image: np.ndarray, bbox: BBox, flip: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    size = model_input_size(model)
+    matrix = crop_matrix(bbox, size=size)
+    crop = warp_to_crop(image, matrix, size=size)
+    if not flip:
+        return run_network(model, crop[None])[0], matrix
+    maps = run_network(model, np.stack([crop, crop[:, ::-1]]))
+    return 0.5 * (maps[0] + mirror_uv_map(maps[1], size)), matrix
+
+
+def plausible_refinement(first: BBox, refined: BBox) -> bool:
+    """Whether a landmark box may replace the first box: finite, non-empty, of a similar size
+    (0.5x to 2x) and centred within one box size (a failed first pass keeps the given box)."""
+    if not np.all(np.isfinite(refined)) or refined[2] <= refined[0] or refined[3] <= refined[1]:
+        return False
+    size = lambda b: ((b[2] - b[0]) + (b[3] - b[1])) / 2.0  # noqa: E731
+    ratio = size(refined) / max(size(first), 1e-9)
+    shift = np.hypot((refined[0] + refined[2] - first[0] - first[2]) / 2.0,
+                     (refined[1] + refined[3] - first[1] - first[3]) / 2.0)
+    return 0.5 <= ratio <= 2.0 and shift <= size(first)
+
+
+def predict_position_map(model: torch.nn.Module, image: np.ndarray, bbox: Sequence[float],
+                         layout: UVLayout, two_pass: bool = True, flip: bool = False
+                         ) -> PositionMapPrediction:
+    """The UV position map of the face in ``bbox`` (x0, y0, x1, y1) of an (H, W, 3) uint8 image."""
+    first = tuple(float(v) for v in bbox)
+    crop_map, matrix = _predict_in_box(model, image, first, flip)
+    used = first
+    if two_pass:
+        landmarks = crop_to_image(read_landmarks(crop_map, layout), matrix)
+        refined = landmark_box(landmarks)
+        if plausible_refinement(first, refined):
+            crop_map, matrix = _predict_in_box(model, image, refined, flip)
+            used = refined
+    return PositionMapPrediction(crop_map=crop_map, matrix=matrix, bbox=used, first_bbox=first)
