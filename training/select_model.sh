@@ -4,8 +4,11 @@
 #   training/select_model.sh [MINUTES] [CANDIDATE ...]     (default 20 minutes, all candidates)
 #
 # 1. renders the 128-pixel synthetic cache (runs/cache128, seeds 4,000,000+; resumable);
-# 2. per candidate, measures its training throughput in a 40-step probe, sets train.steps to
-#    what fits in MINUTES (the cosine schedule then ends on time), and trains it;
+# 2. per candidate, measures its training throughput in a 40-step probe, in samples per CPU
+#    second of the trainer and its data worker, and sets train.steps to what fits in MINUTES of
+#    both cores (2 x MINUTES CPU-minutes; the cosine schedule then ends on budget). CPU time,
+#    not wall time, makes the budgets equal when other work shares the machine; on a quiet
+#    2-core machine the two are the same;
 # 3. evaluates each on 600 held-out synthetic faces and the photos in $PHOTOS.
 # Re-running resumes: finished candidates are skipped. Needs PRNET_ASSETS.
 set -euo pipefail
@@ -35,13 +38,14 @@ for name in "${CANDIDATES[@]}"; do
       steps=$($PY - "$MINUTES" "runs/select/probe_$name/log.csv" "$config" <<'PYEOF'
 import csv, json, sys
 minutes, log, config = float(sys.argv[1]), sys.argv[2], sys.argv[3]
-rows = [r for r in csv.DictReader(open(log)) if int(r["step"]) > 10]
-rate = sum(float(r["samples_per_s"]) for r in rows) / len(rows)
+rows = [r for r in csv.DictReader(open(log))]
+first, last = rows[1], rows[-1]          # skip the first window (start-up)
 batch = json.load(open(config))["train"]["batch_size"]
-print(int(minutes * 60 * rate / batch))
+steps_per_cpu_s = (int(last["step"]) - int(first["step"])) / (float(last["cpu_s"]) - float(first["cpu_s"]))
+print(int(2 * minutes * 60 * steps_per_cpu_s))
 PYEOF
 )
-      echo "$name: $steps steps in $MINUTES minutes" | tee "runs/select/$name.steps"
+      echo "$name: $steps steps in 2 x $MINUTES CPU-minutes" | tee "runs/select/$name.steps"
       $PY -m training.cli "$config" --steps "$steps" --no-progress
     else
       $PY -m training.cli "$config" --steps "$(grep -o '[0-9]* steps' "runs/select/$name.steps" | cut -d' ' -f1)" --resume --no-progress

@@ -37,7 +37,8 @@ from engine.models import ModelConfig, build_model, config_from_spec, model_spec
 
 from .augment import AugmentConfig
 from .datasets import (CachedDataset, DatasetError, PositionMapDataset, ResumableBatchSampler,
-                       SyntheticDataset, W300LPDataset, collate_skipping_bad)
+                       SyntheticDataset, W300LPDataset, collate_skipping_bad,
+                       single_threaded_worker)
 from .losses import ERRORS, NORMALISATIONS, WeightedPositionLoss, load_loss_weights
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ LOG_NAME = "log.csv"
 TEXT_LOG_NAME = "train.log"
 CURVE_NAME = "loss_curve.png"
 WEIGHTS_NAME = "weights.safetensors"
-CSV_FIELDS = ("step", "epoch", "lr", "loss", "samples_per_s", "skipped")
+CSV_FIELDS = ("step", "epoch", "lr", "loss", "samples_per_s", "skipped", "cpu_s")
 DATA_SOURCES = ("synthetic", "synthetic_cache", "300wlp")
 LR_SCHEDULES = ("step", "cosine")
 
@@ -382,7 +383,9 @@ def init_provenance(path: str | os.PathLike, depth: int = 0) -> dict:
             state = load_checkpoint(path)
             run_config = state.get("config", {})
             record.update(run=run_config.get("name"), steps=int(state["step"]),
-                          wall_time_s=round(float(state["wall_time"]), 1), data=run_config.get("data"))
+                          wall_time_s=round(float(state["wall_time"]), 1),
+                          cpu_time_s=round(float(state.get("cpu_time", 0.0)), 1),
+                          data=run_config.get("data"))
             earlier = run_config.get("train", {}).get("init_weights")
             if earlier and depth < 16:
                 record["init"] = init_provenance(earlier, depth + 1)
@@ -405,11 +408,34 @@ def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
 
 # ----------------------------------------------------------------------------- logs
 
+def process_tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its live children (data loader workers).
+
+    Children are read from /proc (Linux); elsewhere only this process counts.
+    """
+    own = os.times()
+    total = own.user + own.system
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return total
+    ticks = os.sysconf("SC_CLK_TCK")
+    me = str(os.getpid())
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid; utime and stime are fields 14 and 15 of stat
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def read_log(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")}
+                for row in csv.DictReader(handle)]
 
 
 def truncate_log(path: Path, last_step: int) -> None:
@@ -420,7 +446,7 @@ def truncate_log(path: Path, last_step: int) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (int(row[k]) if k in ("step", "epoch", "skipped") else row[k])
-                         for k in CSV_FIELDS})
+                         for k in CSV_FIELDS if k in row})
     atomic_write_text(path, buffer.getvalue())
 
 
@@ -551,7 +577,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                                   read_texel_weight=config.loss.read_texel_weight),
         error=config.loss.error, normalisation=config.loss.normalisation).to(device)
 
-    step, skipped, samples, wall_before = 0, 0, 0, 0.0
+    step, skipped, samples, wall_before, cpu_before = 0, 0, 0, 0.0, 0.0
+    cpu_start = process_tree_cpu_seconds()
     if t.init_weights and not resume:
         model.load_state_dict(_initial_state(Path(t.init_weights), config, device))
     if resume:
@@ -564,6 +591,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         scheduler.load_state_dict(state["scheduler"])
         set_rng_states(state["rng"])
         step, wall_before = int(state["step"]), float(state["wall_time"])
+        cpu_before = float(state.get("cpu_time", 0.0))
         skipped, samples = int(state["counters"]["skipped"]), int(state["counters"]["samples"])
         if dist_info.is_main:
             truncate_log(log_path, step)
@@ -583,7 +611,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
                                          collate_fn=collate_skipping_bad, num_workers=t.workers,
                                          pin_memory=device.type == "cuda",
-                                         persistent_workers=False)
+                                         persistent_workers=False,
+                                         worker_init_fn=single_threaded_worker)
 
     if dist_info.is_main and not log_path.exists():
         atomic_write_text(log_path, ",".join(CSV_FIELDS) + "\n")
@@ -597,7 +626,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                 "scheduler": scheduler.state_dict(), "rng": rng_states(), "step": step,
                 "epoch": step // schedule.steps_per_epoch,
                 "counters": {"skipped": skipped, "samples": samples},
-                "wall_time": wall_before + (time.time() - start_wall), "config": config.to_dict()}
+                "wall_time": wall_before + (time.time() - start_wall),
+                "cpu_time": cpu_before + process_tree_cpu_seconds() - cpu_start,
+                "config": config.to_dict()}
 
     def write_checkpoint() -> None:
         if dist_info.is_main:
@@ -666,7 +697,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             row = {"step": step, "epoch": (step - 1) // schedule.steps_per_epoch,
                    "lr": step_lr,
                    "loss": window_loss / window_steps if window_steps else float("nan"),
-                   "samples_per_s": window_samples / elapsed, "skipped": skipped}
+                   "samples_per_s": window_samples / elapsed, "skipped": skipped,
+                   "cpu_s": cpu_before + process_tree_cpu_seconds() - cpu_start}
             with open(log_path, "a", newline="") as handle:
                 csv.DictWriter(handle, fieldnames=CSV_FIELDS).writerow(
                     {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -697,6 +729,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         data_info = dataset.describe()
         provenance = {"run": config.name, "steps": step, "epochs": step / schedule.steps_per_epoch,
                       "samples": samples, "skipped_samples": skipped, "wall_time_s": round(wall, 1),
+                      "cpu_time_s": round(cpu_before + process_tree_cpu_seconds() - cpu_start, 1),
                       "data": data_info, "seed": config.seed, "augment": config.augment.to_dict(),
                       "loss": asdict(config.loss), "optimizer": {
                           "name": "Adam", "lr": t.lr, "lr_schedule": t.lr_schedule,
