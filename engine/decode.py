@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .crop import crop_to_image
+from .lips import weld_closed_lips
 from .pose import estimate_pose, frontalize
 from .result import Mesh, ReconstructionResult
 from .texture import depth_map, fill_holes, mirror_fill, sample_texture, texel_visibility
@@ -76,8 +77,10 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
     landmarks = read_landmarks(position_map, layout)
 
     grid_flat, triangles, uvs = mesh_topology(layout, topology)
+    welded = False
     if grid_flat is None:
         vertices = sample_bilinear(position_map.astype(np.float64), layout.bfm_map_pixels)
+        vertices, welded = weld_closed_lips(vertices, landmarks, layout)
     else:
         vertices = flat[grid_flat].astype(np.float64)
     colors = sample_bilinear(image.astype(np.float32), vertices[:, :2]) / 255.0
@@ -100,4 +103,5 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
                   colors=colors.astype(np.float64), topology=topology),
         frontal_vertices=frontalize(vertices, pose), pose=pose, texture=texture,
         texture_visibility=visible, depth_map=depth, image_path=path,
+        extras={"lips_welded": welded},
     )

@@ -111,3 +111,28 @@ def test_crop_round_trip():
     from engine.crop import image_to_crop
 
     assert np.allclose(image_to_crop(crop_to_image(points, matrix), matrix), points)
+
+
+def test_closed_lips_are_welded_and_open_ones_kept(bfm, layout):
+    """The mesh's mouth slit closes when the predicted inner lips touch, and only then."""
+    from engine.lips import lip_gap, mouth_slit, weld_closed_lips
+
+    mean = bfm.vertices(np.zeros(bfm.num_shape), np.zeros(bfm.num_expression))
+    vertices, landmarks = mean[layout.bfm_vertex_ids], mean[bfm.landmark_ids]
+    slit = mouth_slit(layout)
+    assert len(slit.upper) > 10 and len(slit.lower) > 10
+    assert not set(slit.upper[1:-1]) & set(slit.lower[1:-1])
+    assert vertices[slit.upper, 1].mean() > vertices[slit.lower, 1].mean()  # y up: upper lip above
+    welded, done = weld_closed_lips(vertices, landmarks, layout)
+    assert done and lip_gap(landmarks) < 0.08
+    width = np.linalg.norm(landmarks[48] - landmarks[54])
+    middle_upper = slit.upper[len(slit.upper) // 2]
+    nearest_lower = np.min(np.linalg.norm(welded[slit.lower] - welded[middle_upper], axis=1))
+    assert nearest_lower < 0.01 * width < np.min(
+        np.linalg.norm(vertices[slit.lower] - vertices[middle_upper], axis=1))
+    others = np.setdiff1d(np.arange(len(vertices)), np.r_[slit.upper, slit.lower])
+    assert np.array_equal(welded[others], vertices[others])
+    opened = landmarks.copy()
+    opened[[65, 66, 67], 1] -= 0.3 * width                     # drop the lower inner lip
+    kept, done = weld_closed_lips(vertices, opened, layout)
+    assert not done and kept is vertices
