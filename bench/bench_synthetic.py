@@ -1,6 +1,8 @@
 """Throughput of the synthetic face generator (and of its parts).
 
     .venv/bin/python bench/bench_synthetic.py [--count 64] [--workers 2] [--sheet docs/synthetic_contact_sheet.png]
+    .venv/bin/python bench/bench_synthetic.py --image-size 128 --map-size 64 \
+        --synthetic-config '{"pitch_range": [-40, 40]}'     # the default model's training data
 
 Prints machine info, per-stage milliseconds (single process), samples/s in one process and
 with ``--workers`` processes, the rasteriser's time on the BFM mesh, the ground-truth
@@ -60,6 +62,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--sheet", help="also write a 4x4 contact sheet (seeds 0..15) here")
+    parser.add_argument("--image-size", type=int, default=256, help="rendered crop size")
+    parser.add_argument("--map-size", type=int, default=None,
+                        help="also time writing cache samples with maps averaged down to this size")
+    parser.add_argument("--synthetic-config", default="{}", help="JSON SyntheticConfig overrides")
     parser.add_argument("--crossval", action="store_true",
                         help="also measure the expression basis by landmark cross-validation (slow)")
     args = parser.parse_args()
@@ -73,6 +79,9 @@ def main() -> None:
     from training.morphable_model import expression_crossvalidation, load_bfm_from_assets
 
     print("machine:", json.dumps(machine_info()))
+    config = synthetic.SyntheticConfig(**{**json.loads(args.synthetic_config),
+                                          "image_size": args.image_size})
+    print(f"generator config: image_size {config.image_size}, overrides {args.synthetic_config}")
     cv2.setNumThreads(1)
     try:
         import torch
@@ -106,13 +115,13 @@ def main() -> None:
     print(f"ground-truth position map (precomputed UV raster): {t_gt * 1e3:.1f} ms")
 
     # Per-stage times in this process.
-    synthetic.generate_sample(args.seed)  # warm up caches
+    synthetic.generate_sample(args.seed, config)  # warm up caches
     timings: dict = {}
     n_stage = max(8, args.count // 4)
     start = time.perf_counter()
     cpu_start = time.process_time()
     for i in range(n_stage):
-        synthetic.generate_sample(args.seed + 1 + i, timings=timings)
+        synthetic.generate_sample(args.seed + 1 + i, config, timings=timings)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     stages = {k: round(v / n_stage * 1e3, 1) for k, v in timings.items()}
@@ -124,13 +133,31 @@ def main() -> None:
         seeds = list(range(args.seed + 100, args.seed + 100 + args.count))
         start = time.perf_counter()
         with synthetic.SyntheticPool(args.workers) as pool:
-            pool.generate(seeds[:args.workers * 2])  # every worker warm
+            pool.generate(seeds[:args.workers * 2], config)  # every worker warm
             warm = time.perf_counter()
-            pool.generate(seeds)
+            pool.generate(seeds, config)
             elapsed = time.perf_counter() - warm
         print(f"{args.workers} worker processes: {len(seeds) / elapsed:.1f} samples/s "
               f"({len(seeds)} samples in {elapsed:.1f} s; pool start-up + warm-up "
               f"{warm - start:.1f} s not included)")
+
+    if args.map_size:
+        import tempfile
+
+        from training.datasets import _synthetic_valid_mask, write_cached_sample
+
+        valid = _synthetic_valid_mask()
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            for i in range(n_stage):
+                sample = synthetic.generate_sample(args.seed + 500 + i, config)
+                write_cached_sample(Path(folder), i, sample.image, sample.position_map,
+                                    sample.landmarks, sample.params, map_size=args.map_size,
+                                    valid=valid)
+            elapsed = time.perf_counter() - start
+            size = sum(f.stat().st_size for f in Path(folder).iterdir()) / n_stage
+        print(f"cache samples (render + map averaged to {args.map_size} + jpg/npz write), one "
+              f"process: {n_stage / elapsed:.1f} samples/s, {size / 1024:.0f} KiB per sample")
 
     if args.sheet:
         samples = [synthetic.generate_sample(s) for s in range(16)]

@@ -1,0 +1,113 @@
+"""The shipped default network beside the width-4 ResFCN256 it replaced, in one run.
+
+Not a test. Run: ``.venv/bin/python bench/bench_models.py [--threads 2]`` on a quiet machine
+(stop any training first: ``kill -STOP``), from the repository root.
+
+For each network it measures, side by side and in the same process:
+
+- training throughput: images/s of a full step (forward, the weighted loss at the network's
+  output resolution, backward, Adam) on a batch of random crops at the network's input size;
+- inference at batch 1 as the pipeline runs it (``prepare_for_inference``: BatchNorm folded,
+  channels_last): ms per image, and FLOP/s as a fraction of a float32 ``torch.mm`` peak
+  measured in the same run (FLOPs counted by ``torch.utils.flop_counter``);
+- the ratio of the two.
+
+The load average before and after is printed: trust the numbers only when it stays below
+the thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_network import best_time, cpu_model, matmul_peak  # noqa: E402
+from engine.models import (CompactFCNConfig, ResFCN256Config, build_model,  # noqa: E402
+                           model_spec)
+from engine.weights import load_model, prepare_for_inference  # noqa: E402
+
+
+def forward_flops(model: torch.nn.Module, size: int) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.rand(1, 3, size, size))
+    return int(counter.get_total_flops())
+
+
+def training_images_per_second(config, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(config).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    size, out = config.input_size, config.output_size
+    images = torch.rand(batch, 3, size, size)
+    targets = torch.rand(batch, 3, out, out) * size
+    weights = torch.rand(out, out)
+
+    def step() -> None:
+        loss = (((model(images) - targets) ** 2).sum(1) * weights).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--weights", default="engine/default_weights/prnet_default.safetensors",
+                        help="the new default (its architecture and config are read from it)")
+    parser.add_argument("--batch", type=int, default=16, help="training batch for both networks")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    new = load_model(args.weights, device="cpu").config if Path(args.weights).is_file() \
+        else CompactFCNConfig()
+    old = ResFCN256Config(base_width=4)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, logical CPUs "
+          f"{os.cpu_count()}, CPU '{cpu_model()}'")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    device = torch.device("cpu")
+    rows = {}
+    for name, config in (("width-4 ResFCN256", old), ("new default", new)):
+        train_rate = training_images_per_second(config, args.batch, args.steps)
+        model = prepare_for_inference(build_model(config).eval())
+        flops = forward_flops(model, config.input_size)
+        image = torch.rand(1, 3, config.input_size, config.input_size).contiguous(
+            memory_format=torch.channels_last)
+        with torch.inference_mode():
+            wall, cpu = best_time(lambda: model.uv_map(image), device, args.repeats)
+        rows[name] = (config, train_rate, wall, cpu, flops)
+    peak_wall, peak_cpu = matmul_peak(device, 2048, args.repeats)
+    print(f"{'network':18s} {'spec':60s} {'train img/s':>11s} {'infer ms':>9s} {'GFLOP':>6s} "
+          f"{'of peak':>7s} {'per CPU-s':>9s}")
+    for name, (config, rate, wall, cpu, flops) in rows.items():
+        spec = ",".join(f"{k}={v}" for k, v in model_spec(config).items()
+                        if k not in ("in_channels", "out_channels", "output_scale"))
+        print(f"{name:18s} {spec[:60]:60s} {rate:11.1f} {wall * 1e3:9.1f} {flops / 1e9:6.2f} "
+              f"{flops / wall / 1e9 / peak_wall:7.0%} {flops / cpu / 1e9 / peak_cpu:9.0%}")
+    (_, old_rate, old_wall, _, _), (_, new_rate, new_wall, _, _) = rows.values()
+    print(f"training throughput ratio (new / old): {new_rate / old_rate:.2f}x; "
+          f"inference time ratio (new / old): {new_wall / old_wall:.2f}")
+    print(f"matmul peak: {peak_wall:.1f} GFLOP/s wall, {peak_cpu:.1f} GFLOP/cpu-s")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
