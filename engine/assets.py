@@ -1,4 +1,4 @@
-"""Finding the face-model data files (BFM topology, UV layout, masks) at run time.
+"""Finding the face-model data files (BFM topology, UV layout, masks, detector weights) at run time.
 
 These files are public but licensed separately (the Basel Face Model is for
 non-commercial research), so they are never part of our source tree. They are
@@ -100,7 +100,15 @@ TRAINING_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
        "4dc637c92c34bfd69faab74cafce23913f2b6181ff00c57a7ab69c1204d20b18"),
 ]}
 
-ALL_ASSETS: dict[str, AssetFile] = {**ENGINE_ASSETS, **TRAINING_ASSETS}
+# Optional: the FaceBoxes face detector's weights (MIT licence, FaceBoxes.PyTorch by Zisian Wong
+# and Shifeng Zhang). Without them the engine detects faces with dlib or OpenCV.
+FACEBOXES_WEIGHTS = "detectors/faceboxes/FaceBoxesProd.pth"
+DETECTOR_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
+    _f(FACEBOXES_WEIGHTS, _3DDFA_V2, "FaceBoxes/weights/FaceBoxesProd.pth",
+       "c0cb2b1e40710c0aa5fc32a8759b1496a0fe0a126c907ca0ffe35b4bd0709d09"),
+]}
+
+ALL_ASSETS: dict[str, AssetFile] = {**ENGINE_ASSETS, **DETECTOR_ASSETS, **TRAINING_ASSETS}
 
 FIX_HINT = (f"set {ENV_VAR}=/path/to/assets (a folder laid out like the project's shared/assets) "
             "or run `prnet fetch-assets` once to download them into the user cache")
@@ -121,7 +129,8 @@ def candidate_dirs(assets_dir: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
-def asset_path(relpath: str, assets_dir: str | os.PathLike | None = None) -> Path:
+def asset_path(relpath: str, assets_dir: str | os.PathLike | None = None,
+               what: str = "face-model asset", fix: str = FIX_HINT) -> Path:
     """The path of one asset file, or an AssetError that says where it was looked for."""
     searched = candidate_dirs(assets_dir)
     for directory in searched:
@@ -129,7 +138,7 @@ def asset_path(relpath: str, assets_dir: str | os.PathLike | None = None) -> Pat
         if path.is_file():
             return path
     where = ", ".join(str(d) for d in searched)
-    raise AssetError(f"face-model asset '{relpath}' not found (looked in: {where}); {FIX_HINT}")
+    raise AssetError(f"{what} '{relpath}' not found (looked in: {where}); {fix}")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

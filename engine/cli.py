@@ -2,6 +2,7 @@
 
     prnet reconstruct IMAGES... -o DIR [--bbox X0 Y0 X1 Y1] [--topology bfm|grid]
                      [--device auto|cpu|cuda] [--weights PATH] [--texture-size N] [--all-faces]
+                     [--detector auto|faceboxes|dlib|haar]
     prnet demo -o DIR                 # the scikit-image astronaut, out of the box
     prnet convert-tf CKPT_PREFIX OUT.safetensors
     prnet fetch-assets [--target DIR]
@@ -18,8 +19,12 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import PRNetError
+from .errors import NoFaceError, PRNetError
 
+# The CLI's way to give a face box, added to "no face found" errors.
+BBOX_HINT = "pass the face box with --bbox X0 Y0 X1 Y1 if there is one"
+DETECTOR_HELP = ("face detector: auto = FaceBoxes when its weights are found (prnet fetch-assets), "
+                 "else dlib, else OpenCV's Haar cascades")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -60,7 +65,8 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         p.add_argument("--weights", help="a .safetensors weights file (default: the shipped weights)")
         p.add_argument("--texture-size", type=int, default=256, metavar="N")
-        p.add_argument("--detector", choices=["auto", "dlib", "haar"], default="auto")
+        p.add_argument("--detector", choices=["auto", "faceboxes", "dlib", "haar"], default="auto",
+                       help=DETECTOR_HELP)
         p.add_argument("--assets", help="face-model asset folder (default: $PRNET_ASSETS or the cache)")
         p.add_argument("--formats", default="obj,ply,npz,json",
                        help="comma-separated subset of obj,ply,npz,json")
@@ -112,6 +118,10 @@ def run_reconstruct(args: argparse.Namespace, items: Sequence[tuple[str, object]
 
     formats = _formats(args.formats)
     reconstructor = _make_reconstructor(args)
+    choice = reconstructor.detector_choice
+    if getattr(args, "bbox", None) is None:
+        print(f"prnet: face detector: {choice.name}" + (f" ({choice.note})" if choice.note else ""),
+              file=sys.stderr)
     used: set[str] = set()
     failures: list[tuple[str, str]] = []
     written = 0
@@ -128,6 +138,8 @@ def run_reconstruct(args: argparse.Namespace, items: Sequence[tuple[str, object]
                 face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
                 export_result(result, args.output, _unique_stem(face_stem, used), formats)
                 written += 1
+        except NoFaceError as exc:
+            failures.append((name, str(exc.with_hint(BBOX_HINT))))
         except PRNetError as exc:
             failures.append((name, str(exc)))
         except (OSError, MemoryError) as exc:
@@ -155,6 +167,7 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     from . import assets
+    from .detect import choose_detector
     from .reconstructor import default_weights_path
 
     weights = default_weights_path()
@@ -162,6 +175,9 @@ def _info(args: argparse.Namespace) -> int:
     print(f"asset folders searched: {', '.join(str(p) for p in assets.candidate_dirs())}")
     problems = assets.verify_assets(assets.ENGINE_ASSETS.values())
     print("engine assets: " + ("ok" if not problems else "; ".join(problems)))
+    choice = choose_detector("auto")
+    print(f"face detector (auto): {choice.name}"
+          + (f", weights {choice.weights}" if choice.weights else f" ({choice.note})"))
     print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
     return 0 if not problems else 1
 

@@ -20,7 +20,24 @@ class ImageError(PRNetError):
 
 
 class NoFaceError(PRNetError):
-    """No face was found in an image."""
+    """No face was found in an image (or not the one asked for).
+
+    ``image`` names the image, ``reason`` says what happened and ``hint`` how to fix it. Where
+    the fix is to give the face box, the engine leaves ``hint`` empty, because how to give one
+    depends on the caller: the CLI adds "pass --bbox X0 Y0 X1 Y1", the Blender add-on "set
+    Face Box in the import options", each with :meth:`with_hint`.
+    """
+
+    def __init__(self, image: str, reason: str = "no face found", hint: str | None = None) -> None:
+        super().__init__(image, reason, hint)  # all three in args: pickles across processes
+        self.image, self.reason, self.hint = image, reason, hint
+
+    def __str__(self) -> str:
+        return f"{self.image}: {self.reason}" + (f"; {self.hint}" if self.hint else "")
+
+    def with_hint(self, hint: str) -> "NoFaceError":
+        """This error with ``hint`` as its fix, unless it names a fix already."""
+        return self if self.hint else NoFaceError(self.image, self.reason, hint)
 
 
 class DeviceError(PRNetError):

@@ -17,9 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .detect import DETECTORS, Detection, detect_faces
+from .detect import DETECTORS, Detection, choose_detector, detect_faces
 from .errors import NoFaceError, PRNetError, WeightsError
 from .image_io import as_rgb_array
+from .orientation import transform_box, upright_window
 from .decode import decode_position_map
 from .predict import predict_position_map, run_network
 from .result import ReconstructionResult
@@ -73,6 +74,10 @@ class Reconstructor:
         self.topology = topology
         self.texture_size = int(texture_size)
         self.detector = detector
+        self.assets_dir = assets_dir
+        # Which detector "auto" means here (and why, if not FaceBoxes); an explicit detector
+        # that cannot run fails now, not at the first photo.
+        self.detector_choice = choose_detector(detector, assets_dir)
         self.layout: UVLayout = load_uv_layout(str(assets_dir) if assets_dir else None)
         # Re-crop from the first prediction's landmarks (detector boxes are not landmark boxes).
         self.two_pass = bool(two_pass)
@@ -85,8 +90,9 @@ class Reconstructor:
         return [d.box for d in self.detect_detailed(image, thorough)]
 
     def detect_detailed(self, image, thorough: bool = False) -> list[Detection]:
+        """The detections (box, score, which detector, how the face is turned), largest first."""
         array, _ = as_rgb_array(image)
-        return detect_faces(array, self.detector, thorough=thorough)
+        return detect_faces(array, self.detector_choice.name, thorough, self.assets_dir)
 
     def predict_position_maps(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB crops (S = ``input_size``) -> (N, 256, 256, 3) float32 UV maps
@@ -98,38 +104,55 @@ class Reconstructor:
                     face_index: int = 0) -> ReconstructionResult:
         """Reconstruct one face: the given box, or the ``face_index``-th largest detected face."""
         array, path = as_rgb_array(image)
-        if bbox is None:
-            boxes = self._detect_or_fail(array, path)
-            if not 0 <= face_index < len(boxes):
-                raise NoFaceError(f"{path or 'image'}: face {face_index} requested but only "
-                                  f"{len(boxes)} found; pick an index below {len(boxes)}")
-            bbox = boxes[face_index]
-        return self._reconstruct_box(array, path, bbox)
+        if bbox is not None:
+            return self._reconstruct_box(array, path, bbox)
+        detections = self._detect_or_fail(array, path)
+        if not 0 <= face_index < len(detections):
+            raise NoFaceError(path or "image", f"face {face_index} requested but only {len(detections)} "
+                              f"found", f"pick an index below {len(detections)}")
+        return self._reconstruct_box(array, path, detections[face_index].box, detections[face_index])
 
     def reconstruct_all(self, image) -> list[ReconstructionResult]:
         """Reconstruct every detected face, largest first."""
         array, path = as_rgb_array(image)
-        return [self._reconstruct_box(array, path, box)
-                for box in self._detect_or_fail(array, path, thorough=True)]
+        return [self._reconstruct_box(array, path, d.box, d)
+                for d in self._detect_or_fail(array, path, thorough=True)]
 
-    def _detect_or_fail(self, array: np.ndarray, path: str | None, thorough: bool = False) -> list[BBox]:
-        boxes = [d.box for d in detect_faces(array, self.detector, thorough=thorough)]
-        if not boxes:
-            raise NoFaceError(f"{path or 'image'}: no face found; pass the face box with "
-                              f"--bbox X0 Y0 X1 Y1 (or bbox=...) if there is one")
-        return boxes
+    def _detect_or_fail(self, array: np.ndarray, path: str | None, thorough: bool = False
+                        ) -> list[Detection]:
+        detections = detect_faces(array, self.detector_choice.name, thorough, self.assets_dir)
+        if not detections:
+            # No hint: the caller says how to give the box (see NoFaceError).
+            raise NoFaceError(path or "image", f"no face found by the {self.detector_choice.name} "
+                              f"detector, also on up-scaled and rotated copies")
+        return detections
 
-    def _reconstruct_box(self, array: np.ndarray, path: str | None, bbox) -> ReconstructionResult:
+    def _reconstruct_box(self, array: np.ndarray, path: str | None, bbox,
+                         detection: Detection | None = None) -> ReconstructionResult:
         height, width = array.shape[:2]
         box = _check_bbox(bbox, width, height)
         start = time.perf_counter()
-        prediction = predict_position_map(self.model, array, box, self.layout,
-                                          two_pass=self.two_pass, flip=self.flip)
+        if detection is not None and detection.rotation:
+            # A sideways or upside-down face: predict in an upright copy of the region around
+            # it, then read the map through (crop <- upright copy <- photo), so every output is
+            # in the photo's frame (the pose's roll includes the quarter turn).
+            window, to_window = upright_window(array, box, detection.rotation)
+            prediction = predict_position_map(self.model, window, transform_box(box, to_window),
+                                              self.layout, two_pass=self.two_pass, flip=self.flip)
+            matrix = prediction.matrix @ to_window
+            crop_bbox = transform_box(prediction.bbox, np.linalg.inv(to_window))
+        else:
+            prediction = predict_position_map(self.model, array, box, self.layout,
+                                              two_pass=self.two_pass, flip=self.flip)
+            matrix, crop_bbox = prediction.matrix, prediction.bbox
         predicted = time.perf_counter()
-        result = self.result_from_position_map(array, prediction.crop_map, prediction.matrix, box, path)
+        result = self.result_from_position_map(array, prediction.crop_map, matrix, box, path)
         result.extras["timings"] = {"predict": predicted - start,
                                     "decode": time.perf_counter() - predicted}
-        result.extras["crop_bbox"] = prediction.bbox
+        result.extras["crop_bbox"] = crop_bbox
+        # What found the face: "faceboxes", "dlib", "haar", or "given box" (bbox=...).
+        result.extras["detector"] = detection.detector if detection is not None else "given box"
+        result.extras["detection"] = detection
         return result
 
     def result_from_position_map(self, image: np.ndarray, crop_map: np.ndarray, matrix: np.ndarray,

@@ -38,8 +38,8 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def photos_dir() -> Path:
-    return SHARED_ASSETS / "photos"
+def photos_dir(assets_dir) -> Path:
+    return assets_dir / "photos"
 
 
 @pytest.fixture(scope="session")
