@@ -40,6 +40,7 @@ import numpy as np
 from engine.assets import asset_path, user_cache_dir
 from engine.errors import PRNetError
 from engine.fileio import atomic_write_with
+from engine.mesh_edges import outer_border_loop
 from engine.pose import euler_to_rotation
 
 log = logging.getLogger(__name__)
@@ -476,14 +477,6 @@ _LANDMARK_WEIGHT = 1e3
 _BORDER_WEIGHT = 1e-2
 
 
-def boundary_vertices(triangles: np.ndarray) -> np.ndarray:
-    """Vertices on edges used by exactly one triangle (mesh borders and holes)."""
-    tris = np.asarray(triangles, dtype=np.int64)
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    return np.unique(unique[counts == 1])
-
-
 def spread_landmark_basis(landmark_basis: np.ndarray, landmark_ids: np.ndarray,
                           triangles: np.ndarray, num_vertices: int, smoothness: float = 1e-3,
                           laplacian=None, outer_border: np.ndarray | None = None) -> np.ndarray:
@@ -499,7 +492,7 @@ def spread_landmark_basis(landmark_basis: np.ndarray, landmark_ids: np.ndarray,
         laplacian = mesh_laplacian(tris, num_vertices)
     lap, degree = laplacian
     if outer_border is None:
-        outer_border = _outer_border(tris, num_vertices)
+        outer_border = outer_border_loop(tris, num_vertices)
     outer_border = np.setdiff1d(outer_border, lm)
     values = np.asarray(landmark_basis, np.float64).reshape(len(lm), -1)
     ids = np.concatenate([lm, outer_border])
@@ -508,23 +501,6 @@ def spread_landmark_basis(landmark_basis: np.ndarray, landmark_ids: np.ndarray,
     rhs = np.concatenate([values, np.zeros((len(outer_border), values.shape[1]))]) * w[:, None]
     out = spread_over_mesh(ids, w, rhs, lap, degree, smoothness)
     return out.reshape(num_vertices, 3, -1)
-
-
-def _outer_border(triangles: np.ndarray, num_vertices: int) -> np.ndarray:
-    """Border vertices except those of holes (the mouth slit): the largest border loop."""
-    from scipy.sparse.csgraph import connected_components
-    import scipy.sparse as sp
-
-    border = boundary_vertices(triangles)
-    tris = np.asarray(triangles, dtype=np.int64)
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    border_edges = unique[counts == 1]
-    graph = sp.coo_matrix((np.ones(len(border_edges)), (border_edges[:, 0], border_edges[:, 1])),
-                          shape=(num_vertices, num_vertices))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels[border])
-    return border[labels[border] == np.argmax(sizes)]
 
 
 def expression_crossvalidation(assets_dir: str | os.PathLike | None = None, folds: int = 4,
@@ -538,7 +514,7 @@ def expression_crossvalidation(assets_dir: str | os.PathLike | None = None, fold
     arrays = _load_asset_arrays(_asset_inputs(assets_dir))
     lm, tris, n = arrays["landmark_ids"], arrays["triangles"], len(arrays["mean"])
     lap = mesh_laplacian(tris, n)
-    border = _outer_border(tris, n)
+    border = outer_border_loop(tris, n)
     fold_of = np.arange(NUM_LANDMARKS) % folds
     predicted = np.zeros_like(arrays["w_exp_base"])
     for f in range(folds):

@@ -47,11 +47,16 @@ import cv2
 import numpy as np
 
 from engine.crop import CROP_SIZE, crop_matrix, image_to_crop, landmark_box
+from engine.landmarks import (BROWS, CHIN, EYES, INNER_LIPS, JAW, LEFT_BROW, LEFT_EYE,
+                              LEFT_EYE_INNER, LEFT_EYE_OUTER, LOWER_LIP_BOTTOM, MOUTH_LEFT,
+                              MOUTH_RIGHT, NOSE_BASE, NOSE_BOTTOM, NOSE_BRIDGE, NOSE_TIP, NOSE_TOP,
+                              OUTER_LIPS, RIGHT_BROW, RIGHT_EYE, RIGHT_EYE_INNER, RIGHT_EYE_OUTER)
+from engine.mesh_edges import nearest_border_loop, outer_border_loop
 from engine.pose import euler_to_rotation
 from engine.render import rasterize
 
-from .groundtruth import Sample, _walk_loop, crop_groundtruth, uv_gather_for
-from .morphable_model import MorphableModel, _outer_border, load_bfm_from_assets
+from .groundtruth import Sample, crop_groundtruth, uv_gather_for
+from .morphable_model import MorphableModel, load_bfm_from_assets
 
 __all__ = ["SyntheticConfig", "Sample", "SyntheticPool", "generate_sample", "generate_batch",
            "contact_sheet"]
@@ -148,8 +153,8 @@ def _resources() -> _Resources:
     mean = model.mean.astype(np.float64)
     lm = model.landmark_ids
 
-    slit = _loop_near(tris, n, mean[lm[60:68]].mean(axis=0), mean)
-    border = _ordered_loop(tris, n, _outer_border(tris, n))
+    slit = nearest_border_loop(tris, mean, mean[lm[INNER_LIPS]].mean(axis=0))
+    border = outer_border_loop(tris, n)
 
     # Mouth cavity: rings from the slit inwards + a centre vertex, wound towards the camera.
     mouth_tris = []
@@ -258,34 +263,6 @@ def _orient(tris: np.ndarray, verts: np.ndarray, outward) -> np.ndarray:
     return out
 
 
-def _ordered_loop(tris: np.ndarray, n: int, members: np.ndarray) -> np.ndarray:
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    border = unique[counts == 1]
-    keep = np.isin(border[:, 0], members) & np.isin(border[:, 1], members)
-    loop = _walk_loop(border[keep])
-    return loop
-
-
-def _loop_near(tris: np.ndarray, n: int, point: np.ndarray, verts: np.ndarray) -> np.ndarray:
-    """The border loop (other than the outer one) whose centroid is nearest ``point``."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    border = unique[counts == 1]
-    graph = sp.coo_matrix((np.ones(len(border)), (border[:, 0], border[:, 1])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    best, best_d = None, np.inf
-    for label in np.unique(labels[border[:, 0]]):
-        members = np.unique(border[labels[border[:, 0]] == label])
-        d = np.linalg.norm(verts[members].mean(axis=0) - point)
-        if d < best_d:
-            best, best_d = members, d
-    return _ordered_loop(tris, n, best)
-
-
 def _near_landmarks(verts: np.ndarray, lm: np.ndarray, which: Sequence[int], radius: float) -> np.ndarray:
     """Soft weight in [0, 1]: 1 at the given landmarks, 0 beyond ``radius`` (micrometres)."""
     d = np.full(len(verts), np.inf)
@@ -324,22 +301,22 @@ def _regions(mean: np.ndarray, lm: np.ndarray) -> dict:
         w = np.where(np.isfinite(d), 1.0 - d / blur, 0.0)
         return np.clip(w, 0, 1).astype(np.float32)
 
-    eyes = polygon(list(range(36, 42)), 1.15) | polygon(list(range(42, 48)), 1.15)
-    lips = polygon(list(range(48, 60)), 1.05) & ~polygon(list(range(60, 68)), 0.9)
-    brow_l = np.r_[[17, 18, 19, 20, 21]]
+    eyes = polygon(list(RIGHT_EYE), 1.15) | polygon(list(LEFT_EYE), 1.15)
+    lips = polygon(list(OUTER_LIPS), 1.05) & ~polygon(list(INNER_LIPS), 0.9)
     brows = np.zeros(len(mean), bool)
-    for ids in (brow_l, brow_l + 5):
+    for ids in (RIGHT_BROW, LEFT_BROW):
         pts = land[ids]
         for a, b in zip(pts[:-1], pts[1:]):
             ab = b - a
             t = np.clip(((mean - a) @ ab) / (ab @ ab), 0, 1)
             dist = np.linalg.norm(mean - (a + t[:, None] * ab), axis=1)
             brows |= (dist < 4500.0) & front
-    jaw_poly = np.r_[land[2:15, :2], land[[35, 33, 31], :2]]
-    beard = _inside_polygon(xy, jaw_poly) & (mean[:, 2] > 20000.0) & ~polygon(list(range(48, 60)), 1.1)
-    cheeks = _near_landmarks(mean, lm, [2, 3, 13, 14], 30000.0) * front
-    nose = _near_landmarks(mean, lm, [30, 33], 20000.0)
-    forehead_height = mean[:, 1] - land[17:27, 1].max()
+    # the jaw below the ears, closed under the nose (nostril, bottom, nostril)
+    jaw_poly = np.r_[land[JAW[2:-2], :2], land[NOSE_BASE[::-2], :2]]
+    beard = _inside_polygon(xy, jaw_poly) & (mean[:, 2] > 20000.0) & ~polygon(list(OUTER_LIPS), 1.1)
+    cheeks = _near_landmarks(mean, lm, [JAW[2], JAW[3], JAW[13], JAW[14]], 30000.0) * front
+    nose = _near_landmarks(mean, lm, [NOSE_TIP, NOSE_BOTTOM], 20000.0)
+    forehead_height = mean[:, 1] - land[BROWS, 1].max()
     return {
         "eyes": soft(eyes, 1500.0),
         "lips": soft(lips, 2000.0),
@@ -699,10 +676,10 @@ def _draw_glasses(rng, image, lm2d, visible, size):
     frame_colour = tuple(float(v) for v in (_random_colour(rng) * rng.uniform(0.1, 0.6)))
     lens_colour = tuple(float(v) for v in np.array([0.05, 0.05, 0.07]) + rng.uniform(0, 0.15, 3))
     thickness = max(1, int(round(size / 256 * rng.uniform(1.5, 4))))
-    eye_ids = [list(range(36, 42)), list(range(42, 48))]
+    eye_ids = [list(RIGHT_EYE), list(LEFT_EYE)]
     centres = [lm2d[ids].mean(axis=0) for ids in eye_ids]
     eye_dist = np.linalg.norm(centres[1] - centres[0])
-    width = max(np.ptp(lm2d[36:48, 0]) / 2.0, eye_dist * 0.5, 4.0)
+    width = max(np.ptp(lm2d[EYES, 0]) / 2.0, eye_dist * 0.5, 4.0)
     angle = float(np.degrees(np.arctan2(centres[1][1] - centres[0][1], centres[1][0] - centres[0][0])))
     shape_rect = rng.random() < 0.5
     for k, (c, ids) in enumerate(zip(centres, eye_ids)):
@@ -728,13 +705,17 @@ def _draw_glasses(rng, image, lm2d, visible, size):
             cv2.ellipse(overlay, centre, ax, angle, 0, 360, frame_colour, thickness, cv2.LINE_AA)
         alpha = np.maximum(alpha, m)
     if visible[0] and visible[1]:
-        a = lm2d[39].astype(int)
-        b = lm2d[42].astype(int)
+        a = lm2d[RIGHT_EYE_INNER].astype(int)
+        b = lm2d[LEFT_EYE_INNER].astype(int)
         cv2.line(overlay, tuple(int(v) for v in a), tuple(int(v) for v in b), frame_colour, thickness, cv2.LINE_AA)
-    for k, (outer, ear) in enumerate(((36, 0), (45, 16))):
+    # Temple arms: from beyond each outer eye corner (away from ``inward``) to the ear. The
+    # left arm's ``inward`` is a mouth corner where the inner eye corner was meant; it stays,
+    # because changing it would change every sample with glasses.
+    arms = ((RIGHT_EYE_OUTER, RIGHT_EYE_INNER, JAW[0]), (LEFT_EYE_OUTER, MOUTH_RIGHT, JAW[-1]))
+    for k, (outer, inward, ear) in enumerate(arms):
         if visible[k]:
-            p = lm2d[outer] + (lm2d[outer] - lm2d[outer + 3]) * 0.35
-            q = lm2d[ear] + (lm2d[ear] - lm2d[30]) * 0.05
+            p = lm2d[outer] + (lm2d[outer] - lm2d[inward]) * 0.35
+            q = lm2d[ear] + (lm2d[ear] - lm2d[NOSE_TIP]) * 0.05
             cv2.line(overlay, tuple(int(v) for v in p), tuple(int(v) for v in q), frame_colour,
                      thickness, cv2.LINE_AA)
     return overlay, "sunglasses" if sun else "glasses"
@@ -742,7 +723,7 @@ def _draw_glasses(rng, image, lm2d, visible, size):
 
 def _draw_hand(rng, image, lm2d, skin, size):
     """A hand-like shape (palm + fingers) in skin tones, shaded, with a soft contact shadow."""
-    target = lm2d[rng.choice([8, 57, 3, 13, 30, 48, 54])] + rng.normal(0, size * 0.05, 2)
+    target = lm2d[rng.choice([CHIN, LOWER_LIP_BOTTOM, JAW[3], JAW[13], NOSE_TIP, MOUTH_RIGHT, MOUTH_LEFT])] + rng.normal(0, size * 0.05, 2)
     palm = np.array([target[0], target[1] + size * rng.uniform(0.05, 0.15)])
     scale = size * rng.uniform(0.08, 0.14)
     angle = rng.uniform(-60, 60)
@@ -779,7 +760,7 @@ def _draw_hand(rng, image, lm2d, skin, size):
 
 
 def _draw_face_mask(rng, image, lm2d):
-    pts = np.r_[lm2d[1:16], lm2d[[28]]]
+    pts = np.r_[lm2d[JAW[1:-1]], lm2d[[NOSE_BRIDGE[1]]]]
     hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
     mask = np.zeros(image.shape[:2], np.float32)
     cv2.fillPoly(mask, [hull], 1.0, cv2.LINE_AA)
@@ -792,7 +773,7 @@ def _draw_face_mask(rng, image, lm2d):
 def _draw_hair_strands(rng, image, lm2d, hair, size, head_mask=None):
     """A fringe or a lock of hair: many thin, roughly parallel strands falling from above
     the brows, semi-transparent at their tips."""
-    brows = lm2d[17:27]
+    brows = lm2d[BROWS]
     width = np.ptp(lm2d[:, 0]) + 1.0
     left, right = brows[:, 0].min(), brows[:, 0].max()
     if rng.random() < 0.5:   # a full fringe
@@ -830,7 +811,7 @@ def _draw_hair_strands(rng, image, lm2d, hair, size, head_mask=None):
 
 def _draw_long_hair(rng, background, lm2d, hair, size):
     """Hair falling beside and below the head, drawn on the background (behind the face)."""
-    centre = lm2d[27]
+    centre = lm2d[NOSE_TOP]
     width = np.ptp(lm2d[:, 0]) + 1.0
     height = np.ptp(lm2d[:, 1]) + 1.0
     mask = np.zeros(background.shape[:2], np.float32)
@@ -1003,7 +984,7 @@ def generate_sample(seed: int, config: SyntheticConfig | None = None,
     image = fg * alpha[..., None] + background * (1 - alpha[..., None])
     # Which eyes are visible (for glasses): the landmark is not behind the rendered surface.
     visible = _landmarks_visible(raster, gt.landmarks, gt.z_shift, ss)
-    eyes_visible = (visible[36:42].mean() > 0.5, visible[42:48].mean() > 0.5)
+    eyes_visible = (visible[RIGHT_EYE].mean() > 0.5, visible[LEFT_EYE].mean() > 0.5)
     if rng.random() < config.occlusion_probability:
         for _ in range(int(rng.integers(1, config.max_occluders + 1))):
             u = rng.random()
