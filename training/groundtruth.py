@@ -130,7 +130,6 @@ def build_uv_gather(uv_pixels: np.ndarray, triangles: np.ndarray,
     folded triangles cannot all be represented exactly by any map.
     """
     uv_pixels = np.asarray(uv_pixels, np.float64)
-    n = len(uv_pixels)
     tris = np.asarray(triangles, np.int64)
     corners = uv_pixels[tris]
     area = ((corners[:, 1, 0] - corners[:, 0, 0]) * (corners[:, 2, 1] - corners[:, 0, 1])
@@ -194,9 +193,9 @@ def uv_gather_for(model_or_count: MorphableModel | int) -> PixelGather:
 @functools.lru_cache(maxsize=1)
 def _asset_mesh_model() -> MorphableModel:
     """The asset BFM mesh (mean, triangles, UVs, landmarks) without deriving any basis."""
-    from .morphable_model import _asset_inputs, _load_asset_arrays
+    from .morphable_model import asset_input_paths, load_asset_arrays
 
-    arrays = _load_asset_arrays(_asset_inputs(None))
+    arrays = load_asset_arrays(asset_input_paths(None))
     n = len(arrays["mean"])
     empty = np.zeros((n, 3, 0), np.float32)
     return MorphableModel(mean=arrays["mean"], shape_basis=empty, exp_basis=empty,
