@@ -144,7 +144,7 @@ def load_predictor_model(path: str | os.PathLike, device: str = "auto"):
     if path.suffix == ".pt":
         from engine.weights import resolve_device
 
-        from .train import model_from_checkpoint
+        from .checkpoints import model_from_checkpoint
 
         return model_from_checkpoint(path, resolve_device(device))
     from engine.weights import load_model
