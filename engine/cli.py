@@ -20,15 +20,14 @@ from typing import Iterable, Sequence
 
 from .errors import PRNetError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
 def _error(message: str) -> None:
     print(f"prnet: error: {message}", file=sys.stderr)
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Files as given; folders expand to the images directly inside them (sorted)."""
+    from .image_io import IMAGE_SUFFIXES
+
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)

@@ -30,6 +30,7 @@ import numpy as np
 from engine.crop import crop_to_image, landmark_box
 from engine.predict import predict_position_map
 from engine.fileio import atomic_write_text, atomic_write_with
+from engine.image_io import IMAGE_SUFFIXES
 from engine.uv_layout import NUM_LANDMARKS, UVLayout, load_uv_layout, read_landmarks, sample_bilinear
 
 from . import metrics
@@ -37,7 +38,6 @@ from .datasets import DatasetError
 
 # Synthetic test faces use seeds from here on; training seeds start at 0 by default.
 EVAL_BASE_SEED = 1_000_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 METRICS = ("nme2d", "nme3d", "dense_nme", "reconstruction_nme", "fold_share", "edge_ratio",
            "gt_fold_share", "gt_edge_ratio", "pose_mae")
 SURFACE_METRICS = ("fold_share", "edge_ratio", "gt_fold_share", "gt_edge_ratio")
