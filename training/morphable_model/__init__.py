@@ -29,6 +29,8 @@ coefficients multiply 3DDFA's expression basis and are of order 1.
 
 from __future__ import annotations
 
+from engine.landmarks import NUM_LANDMARKS
+
 from .asset_files import ASSET_FILES, asset_input_paths, load_asset_arrays
 from .asset_model import load_bfm_from_assets, vertex_colors_from_uv_texture
 from .basel import load_basel_mat
@@ -36,7 +38,7 @@ from .basis_derivation import derive_bfm_bases, expression_crossvalidation, spre
 from .fit_300wlp import Fit300WLP, load_300wlp_fit, pose_from_300wlp, pose_vertices, rotation_300wlp
 from .mesh_fitting import closest_points_on_mesh, mesh_laplacian, relative_error, spread_over_mesh
 from .model import (FIT_EXP_MEAN, FIT_EXP_STD, FIT_SHAPE_MEAN, FIT_SHAPE_STD, NUM_BFM_VERTICES,
-                    NUM_EXPRESSION, NUM_LANDMARKS, NUM_SHAPE, MorphableModel)
+                    NUM_EXPRESSION, NUM_SHAPE, MorphableModel)
 from .model_files import ModelFileError
 
 __all__ = ["ASSET_FILES", "FIT_EXP_MEAN", "FIT_EXP_STD", "FIT_SHAPE_MEAN", "FIT_SHAPE_STD",

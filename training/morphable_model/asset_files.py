@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.assets import asset_path
+from engine.landmarks import NUM_LANDMARKS
 
-from .model import NUM_BFM_VERTICES, NUM_EXPRESSION, NUM_LANDMARKS, NUM_SHAPE
+from .model import NUM_BFM_VERTICES, NUM_EXPRESSION, NUM_SHAPE
 from .model_files import ModelFileError, read_model_file
 
 

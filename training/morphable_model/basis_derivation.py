@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.landmarks import NUM_LANDMARKS
 from engine.mesh_edges import outer_border_loop
 
 from .asset_files import asset_input_paths, load_asset_arrays
 from .mesh_fitting import closest_points_on_mesh, mesh_laplacian, relative_error, spread_over_mesh
-from .model import NUM_EXPRESSION, NUM_LANDMARKS, NUM_SHAPE
+from .model import NUM_EXPRESSION, NUM_SHAPE
 from .model_files import ModelFileError, load_pickle, read_model_file
 
 # Bump when the derivation changes so stale caches are not reused.

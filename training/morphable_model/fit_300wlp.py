@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.landmarks import NUM_LANDMARKS
 from engine.pose import euler_to_rotation
 
-from .model import NUM_LANDMARKS
 from .model_files import ModelFileError, load_mat
 
 

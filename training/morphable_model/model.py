@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NUM_BFM_VERTICES = 53215
-NUM_LANDMARKS = 68
 NUM_SHAPE = 40
 NUM_EXPRESSION = 10
 
