@@ -28,6 +28,8 @@ def sample_digest(sample) -> str:
 
 
 def test_seed_3000005_is_bit_identical_to_the_recorded_digest():
-    """The digest was computed once with the code before the split (see the constant's
-    comment); any change to the generator's random stream, geometry or images changes it."""
+    """The recorded digest was obtained by running ``sample_digest(generate_sample(3000005))``
+    (default SyntheticConfig) with the code of commit f9fa137, before training/synthetic.py
+    was split into a package; the refactor must not change a byte of the sample. Any change
+    to the generator's random stream, geometry, shading or params changes the digest."""
     assert sample_digest(generate_sample(3000005)) == SEED_3000005_SHA256
