@@ -165,7 +165,8 @@ class _Session:
         self.log.start_csv()
         self.log.say(f"run '{config.name}': {schedule.total_steps} steps, {schedule.steps_per_epoch} "
                      f"steps/epoch, batch {t.batch_size} x {self.dist.world_size} rank(s), data "
-                     f"{self.dataset.describe()}, device {self.device}, model {model_spec(config.model_config)}")
+                     f"{self.dataset.describe()}, device {self.device}, "
+                     f"model {model_spec(config.model_config)}")
         bar = tqdm(total=schedule.total_steps, initial=self.step, desc=config.name, unit="step",
                    disable=not progress or not self.dist.is_main, dynamic_ncols=True)
         window = _Window()
