@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 from engine.fileio import atomic_write_with
+from engine.landmarks import (INNER_LIPS, JAW, LEFT_BROW, LEFT_EYE, NOSE_BASE, NOSE_BRIDGE,
+                              OUTER_LIPS, RIGHT_BROW, RIGHT_EYE)
 from engine.pose import euler_to_rotation
 from engine.reconstructor import Reconstructor
 from engine.render import interpolate, rasterize
@@ -31,10 +33,9 @@ from engine.result import ReconstructionResult
 from engine.uv_layout import sample_bilinear
 from training.annotations import annotated_photos
 
-# iBUG 68 contour groups, drawn as polylines.
-CONTOURS = [range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36),
-            list(range(36, 42)) + [36], list(range(42, 48)) + [42],
-            list(range(48, 60)) + [48], list(range(60, 68)) + [60]]
+# iBUG 68 contour groups, drawn as polylines (eyes and lips closed).
+CONTOURS = [JAW, RIGHT_BROW, LEFT_BROW, NOSE_BRIDGE, NOSE_BASE,
+            *[[*part, part[0]] for part in (RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS)]]
 
 
 def draw_landmarks(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int],

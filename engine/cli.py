@@ -25,7 +25,6 @@ from .errors import NoFaceError, PRNetError
 BBOX_HINT = "pass the face box with --bbox X0 Y0 X1 Y1 if there is one"
 DETECTOR_HELP = ("face detector: auto = FaceBoxes when its weights are found (prnet fetch-assets), "
                  "else dlib, else OpenCV's Haar cascades")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 def _error(message: str) -> None:
@@ -34,6 +33,8 @@ def _error(message: str) -> None:
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Files as given; folders expand to the images directly inside them (sorted)."""
+    from .image_io import IMAGE_SUFFIXES
+
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)

@@ -29,7 +29,6 @@ adjoint of the same cross-correlation.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .assets import sha256_file
 from .errors import WeightsError
 from .models.resfcn256 import ResFCN256, ResFCN256Config
 from .tf_checkpoint import checkpoint_prefix, data_path, load_checkpoint, read_bundle_index
@@ -163,14 +163,6 @@ def tf_arrays_to_state_dict(arrays: dict[str, np.ndarray],
     return state
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert_tf_checkpoint(prefix: str | os.PathLike, out_path: str | os.PathLike,
                           provenance: dict | None = None,
                           dtype: torch.dtype = torch.float32) -> Path:
@@ -190,7 +182,7 @@ def convert_tf_checkpoint(prefix: str | os.PathLike, out_path: str | os.PathLike
     record = {
         "source": "tensorflow-checkpoint",
         "checkpoint": Path(prefix).name,
-        "checkpoint_files": {p.name: _sha256(p) for p in [index_file, *shard_files]},
+        "checkpoint_files": {p.name: sha256_file(p) for p in [index_file, *shard_files]},
         "converted_by": "engine.convert.convert_tf_checkpoint",
         "converted_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "tf_variables": len(arrays),

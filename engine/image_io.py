@@ -15,6 +15,8 @@ from .errors import ImageError
 # need gigabytes once decoded. PIL's own bomb check is replaced by this clearer one.
 MAX_PIXELS = 16384 * 16384
 Image.MAX_IMAGE_PIXELS = None
+# File extensions (lower case) of the photos that folders are searched for.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _to_rgb8(img: Image.Image, name: str) -> np.ndarray:

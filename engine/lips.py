@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mesh_edges import border_loops
+from .landmarks import INNER_LIPS, MOUTH_LEFT, MOUTH_RIGHT
+from .mesh_edges import nearest_border_loop
 from .uv_layout import UVLayout
 
 # Inner-lip landmark gap / mouth width below which the lips are taken to touch. Measured on
@@ -23,7 +24,7 @@ from .uv_layout import UVLayout
 # gives 0.051; 25 held-out synthetic faces gave 0.02-0.09 for nearly closed mouths and
 # >= 0.19 for the generator's open mouths.
 CLOSED_GAP = 0.08
-MOUTH_CORNERS = (48, 54)
+MOUTH_CORNERS = (MOUTH_RIGHT, MOUTH_LEFT)
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 
 
@@ -40,9 +41,8 @@ def mouth_slit(layout: UVLayout) -> MouthSlit:
     """The mouth slit of the layout's mesh: the border loop nearest the inner-lip landmarks
     in UV, split at its leftmost and rightmost UV columns."""
     pixels = layout.bfm_map_pixels
-    loops = border_loops(layout.bfm_triangles, len(pixels))
-    centre = layout.landmark_map_pixels[60:68].mean(axis=0)
-    loop = min(loops, key=lambda ids: np.linalg.norm(pixels[ids].mean(axis=0) - centre))
+    centre = layout.landmark_map_pixels[list(INNER_LIPS)].mean(axis=0)
+    loop = nearest_border_loop(layout.bfm_triangles, pixels, centre)
     left, right = int(np.argmin(pixels[loop, 0])), int(np.argmax(pixels[loop, 0]))
     rolled = np.roll(loop, -left)
     cut = (right - left) % len(loop)

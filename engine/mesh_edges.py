@@ -63,8 +63,13 @@ def walk_loop(loop_edges: np.ndarray) -> np.ndarray:
     return np.array(order, np.int64)
 
 
-def border_loops(triangles: np.ndarray, num_vertices: int) -> list[np.ndarray]:
-    """Every border loop of the mesh as an ordered vertex array, longest first."""
+def boundary_vertices(triangles: np.ndarray) -> np.ndarray:
+    """Sorted vertices on edges used by exactly one triangle (mesh borders and holes)."""
+    return np.unique(boundary_edges(triangles))
+
+
+def _component_loops(triangles: np.ndarray, num_vertices: int) -> list[np.ndarray]:
+    """One walked loop per connected component of the border edges, in component order."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
@@ -75,8 +80,30 @@ def border_loops(triangles: np.ndarray, num_vertices: int) -> list[np.ndarray]:
                           shape=(num_vertices, num_vertices))
     _, labels = connected_components(graph, directed=False)
     edge_labels = labels[border[:, 0]]
-    loops = [walk_loop(border[edge_labels == label]) for label in np.unique(edge_labels)]
-    return sorted(loops, key=len, reverse=True)
+    return [walk_loop(border[edge_labels == label]) for label in np.unique(edge_labels)]
+
+
+def border_loops(triangles: np.ndarray, num_vertices: int) -> list[np.ndarray]:
+    """Every border loop of the mesh as an ordered vertex array, longest first."""
+    return sorted(_component_loops(triangles, num_vertices), key=len, reverse=True)
+
+
+def outer_border_loop(triangles: np.ndarray, num_vertices: int) -> np.ndarray:
+    """The longest border loop (a face mask's outer edge, not its eye or mouth holes)."""
+    loops = border_loops(triangles, num_vertices)
+    return loops[0] if loops else np.zeros(0, np.int64)
+
+
+def nearest_border_loop(triangles: np.ndarray, vertices: np.ndarray, point: np.ndarray
+                        ) -> np.ndarray | None:
+    """The border loop whose vertex centroid is nearest ``point`` (None without borders)."""
+    verts = np.asarray(vertices, dtype=np.float64)
+    best, best_distance = None, np.inf
+    for loop in _component_loops(triangles, len(verts)):
+        distance = np.linalg.norm(verts[np.unique(loop)].mean(axis=0) - point)
+        if distance < best_distance:
+            best, best_distance = loop, distance
+    return best
 
 
 def face_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

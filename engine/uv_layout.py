@@ -25,10 +25,10 @@ import numpy as np
 
 from .assets import asset_path
 from .errors import AssetError
+from .landmarks import NUM_LANDMARKS
 
 MAP_SIZE = 256
 NUM_DENSE_POINTS = 43867
-NUM_LANDMARKS = 68
 NUM_BFM_VERTICES = 38365
 NUM_BFM_TRIANGLES = 76073
 

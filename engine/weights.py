@@ -62,11 +62,15 @@ class WeightsInfo:
 
 # --------------------------------------------------------------------------- devices
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``."""
+def resolve_device(device: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+
+    ``local_rank`` (a distributed process's rank on its machine) gives an unnumbered CUDA
+    device the GPU ``local_rank % device_count``, so that each process gets its own.
+    """
     name = str(device).strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(name)
     except (RuntimeError, ValueError):
@@ -79,6 +83,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise DeviceError(f"device '{device}' does not exist ({torch.cuda.device_count()} CUDA "
                               "device(s)); pick an index below that")
+        if resolved.index is None and local_rank is not None:
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
     elif resolved.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise DeviceError(f"device '{device}' requested but MPS is not available; use cpu")

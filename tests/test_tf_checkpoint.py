@@ -215,7 +215,7 @@ def test_crc32c_known_values() -> None:
     assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4
     assert crc32c(b"\xff" * 32) == 0x62A8AB43
     data = np.random.default_rng(0).integers(0, 256, 70001, dtype=np.uint8).tobytes()
-    from engine.tf_checkpoint import _crc_raw_small  # the byte-at-a-time reference
+    from engine.tf_checkpoint.checksums import _crc_raw_small  # the byte-at-a-time reference
     assert crc32c(data) == _crc_raw_small(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
 
 

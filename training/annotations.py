@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import PRNetError
+from engine.image_io import IMAGE_SUFFIXES
 
 
 class AnnotationError(PRNetError):
@@ -62,7 +63,7 @@ def annotated_photos(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
     """Every image in ``folder`` that has a 68-point annotation beside it, sorted by name."""
     pairs = []
     for image in sorted(Path(folder).iterdir()):
-        if image.suffix.lower() in (".jpg", ".jpeg", ".png", ".ppm", ".bmp"):
+        if image.suffix.lower() in IMAGE_SUFFIXES:
             annotation = find_annotation(image)
             if annotation is not None:
                 pairs.append((image, read_annotation(annotation)))

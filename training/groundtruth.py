@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.crop import CROP_SIZE, crop_matrix, image_to_crop, landmark_box, warp_to_crop
+from engine.landmarks import INNER_LIPS
+from engine.mesh_edges import border_loops, nearest_border_loop
 from engine.render import PixelGather, rasterize
 from engine.uv_layout import MAP_SIZE, NUM_BFM_VERTICES, load_uv_layout, uv_to_map_pixels
 
@@ -71,31 +73,15 @@ def mouth_strip_triangles(vertices: np.ndarray, triangles: np.ndarray,
     leftmost and rightmost vertices into the upper and lower lip chains, which are zipped
     together in order of x, like face3d's ``tri_mouth``.
     """
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
     verts = np.asarray(vertices, np.float64)
     tris = np.asarray(triangles, np.int64)
-    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    border = unique[counts == 1]
-    if len(border) == 0:
-        return np.zeros((0, 3), np.int64)
-    n = len(verts)
-    graph = sp.coo_matrix((np.ones(len(border)), (border[:, 0], border[:, 1])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    loops = {}
-    for label in np.unique(labels[border[:, 0]]):
-        loops[label] = np.unique(border[labels[border[:, 0]] == label])
+    loops = border_loops(tris, len(verts))
     if len(loops) < 2:
         return np.zeros((0, 3), np.int64)
     if mouth_landmarks is not None:
-        centre = verts[np.asarray(mouth_landmarks)].mean(axis=0)
-        label = min(loops, key=lambda k: np.linalg.norm(verts[loops[k]].mean(0) - centre))
+        order = nearest_border_loop(tris, verts, verts[np.asarray(mouth_landmarks)].mean(axis=0))
     else:
-        label = min(loops, key=lambda k: len(loops[k]))
-    loop_edges = border[labels[border[:, 0]] == label]
-    order = _walk_loop(loop_edges)
+        order = min(loops, key=len)
     x = verts[order, 0]
     left, right = int(np.argmin(x)), int(np.argmax(x))
     rolled = np.roll(order, -left)
@@ -105,24 +91,6 @@ def mouth_strip_triangles(vertices: np.ndarray, triangles: np.ndarray,
     if verts[chain_a, 1].mean() < verts[chain_b, 1].mean():  # y up: a is the upper lip
         chain_a, chain_b = chain_b, chain_a
     return _zip_chains(chain_a, chain_b, verts[:, 0], tris)
-
-
-def _walk_loop(loop_edges: np.ndarray) -> np.ndarray:
-    neighbours: dict[int, list[int]] = {}
-    for a, b in loop_edges:
-        neighbours.setdefault(int(a), []).append(int(b))
-        neighbours.setdefault(int(b), []).append(int(a))
-    start = int(loop_edges[0, 0])
-    order, previous, current = [start], -1, start
-    while True:
-        options = [v for v in neighbours[current] if v != previous]
-        if not options or options[0] == start:
-            break
-        previous, current = current, options[0]
-        order.append(current)
-        if len(order) > len(neighbours):
-            break
-    return np.array(order, np.int64)
 
 
 def _zip_chains(upper: np.ndarray, lower: np.ndarray, x: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -162,7 +130,6 @@ def build_uv_gather(uv_pixels: np.ndarray, triangles: np.ndarray,
     folded triangles cannot all be represented exactly by any map.
     """
     uv_pixels = np.asarray(uv_pixels, np.float64)
-    n = len(uv_pixels)
     tris = np.asarray(triangles, np.int64)
     corners = uv_pixels[tris]
     area = ((corners[:, 1, 0] - corners[:, 0, 0]) * (corners[:, 2, 1] - corners[:, 0, 1])
@@ -205,7 +172,7 @@ def uv_gather_for(model_or_count: MorphableModel | int) -> PixelGather:
             return cached
         if model.uvs is None:
             raise ValueError(f"{model.name} has no UVs: it cannot make position maps")
-        mouth = model.landmark_ids[60:68] if model.landmark_ids is not None else None
+        mouth = model.landmark_ids[INNER_LIPS] if model.landmark_ids is not None else None
         strip = mouth_strip_triangles(model.mean, model.triangles, mouth)
         gather = build_uv_gather(uv_to_map_pixels(model.uvs), model.triangles, strip)
         model._uv_gather_cache = gather  # the mesh never changes: keep it with the model
@@ -226,9 +193,9 @@ def uv_gather_for(model_or_count: MorphableModel | int) -> PixelGather:
 @functools.lru_cache(maxsize=1)
 def _asset_mesh_model() -> MorphableModel:
     """The asset BFM mesh (mean, triangles, UVs, landmarks) without deriving any basis."""
-    from .morphable_model import _asset_inputs, _load_asset_arrays
+    from .morphable_model import asset_input_paths, load_asset_arrays
 
-    arrays = _load_asset_arrays(_asset_inputs(None))
+    arrays = load_asset_arrays(asset_input_paths(None))
     n = len(arrays["mean"])
     empty = np.zeros((n, 3, 0), np.float32)
     return MorphableModel(mean=arrays["mean"], shape_basis=empty, exp_basis=empty,

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.landmarks import OUTER_EYE_CORNERS
 from engine.pose import fit_similarity
 
 YAW_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("[0,30]", 0.0, 30.0), ("(30,60]", 30.0, 60.0), ("(60,90]", 60.0, float("inf")))
-OUTER_EYE_CORNERS = (36, 45)
 
 
 def bbox_size(landmarks: np.ndarray) -> float:

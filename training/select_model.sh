@@ -4,11 +4,11 @@
 #   training/select_model.sh [MINUTES] [CANDIDATE ...]     (default 20 minutes, all candidates)
 #
 # 1. renders the 128-pixel synthetic cache (runs/cache128, seeds 4,000,000+; resumable);
-# 2. per candidate, measures its training throughput in a 40-step probe, in samples per CPU
-#    second of the trainer and its data worker, and sets train.steps to what fits in MINUTES of
-#    both cores (2 x MINUTES CPU-minutes; the cosine schedule then ends on budget). CPU time,
-#    not wall time, makes the budgets equal when other work shares the machine; on a quiet
-#    2-core machine the two are the same;
+# 2. per candidate, measures its training throughput (images/s of the real loop) in a 40-step
+#    probe and sets train.steps to what fits in MINUTES at that rate (the cosine schedule then
+#    ends on time). Run the probes on a quiet machine: on a shared one, the budgets are equal
+#    in quiet-machine minutes only if the probes were quiet (runs/select/NAME.steps records
+#    them; write that file yourself to reuse a measured rate);
 # 3. evaluates each on 600 held-out synthetic faces and the photos in $PHOTOS.
 # Re-running resumes: finished candidates are skipped. Needs PRNET_ASSETS.
 set -euo pipefail
@@ -32,23 +32,25 @@ for name in "${CANDIDATES[@]}"; do
   if [ -f "$out/weights.safetensors" ]; then
     echo "$name: already trained"
   else
-    if [ ! -f "$out/checkpoint.pt" ]; then
+    if [ ! -f "runs/select/$name.steps" ]; then
+      # probe: the throughput of the real training loop (loader worker included)
       rm -rf "runs/select/probe_$name"
       $PY -m training.cli "$config" --steps 40 --output-dir "runs/select/probe_$name" --no-export --no-progress
-      steps=$($PY - "$MINUTES" "runs/select/probe_$name/log.csv" "$config" <<'PYEOF'
+      $PY - "$MINUTES" "runs/select/probe_$name/log.csv" "$config" > "runs/select/$name.steps" <<'PYEOF'
 import csv, json, sys
 minutes, log, config = float(sys.argv[1]), sys.argv[2], sys.argv[3]
-rows = [r for r in csv.DictReader(open(log))]
-first, last = rows[1], rows[-1]          # skip the first window (start-up)
+rows = list(csv.DictReader(open(log)))[1:]          # skip the first window (start-up)
+rate = sum(float(r["samples_per_s"]) for r in rows) / len(rows)
 batch = json.load(open(config))["train"]["batch_size"]
-steps_per_cpu_s = (int(last["step"]) - int(first["step"])) / (float(last["cpu_s"]) - float(first["cpu_s"]))
-print(int(2 * minutes * 60 * steps_per_cpu_s))
+print(int(minutes * 60 * rate / batch), "steps at", round(rate, 2), "images/s")
 PYEOF
-)
-      echo "$name: $steps steps in 2 x $MINUTES CPU-minutes" | tee "runs/select/$name.steps"
-      $PY -m training.cli "$config" --steps "$steps" --no-progress
+    fi
+    steps=$(cut -d' ' -f1 "runs/select/$name.steps")
+    echo "$name: $(cat "runs/select/$name.steps")"
+    if [ -f "$out/checkpoint.pt" ]; then
+      $PY -m training.cli "$config" --steps "$steps" --resume --no-progress
     else
-      $PY -m training.cli "$config" --steps "$(grep -o '[0-9]* steps' "runs/select/$name.steps" | cut -d' ' -f1)" --resume --no-progress
+      $PY -m training.cli "$config" --steps "$steps" --no-progress
     fi
   fi
   if [ ! -f "runs/select/eval_$name/synthetic/results.json" ]; then

@@ -1,0 +1,124 @@
+"""Scoring predictors on test faces: one record per (face, predictor), summarised by yaw."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from engine.crop import landmark_box
+from engine.uv_layout import UVLayout, load_uv_layout
+
+from .. import metrics
+from ..datasets import DatasetError
+from .faces import EvalSample
+from .predictors import Predictor
+
+METRICS = ("nme2d", "nme3d", "dense_nme", "reconstruction_nme", "fold_share", "edge_ratio",
+           "gt_fold_share", "gt_edge_ratio", "pose_mae")
+SURFACE_METRICS = ("fold_share", "edge_ratio", "gt_fold_share", "gt_edge_ratio")
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    records: list[dict] = field(default_factory=list)   # one per (sample, predictor)
+    predictors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def errors(self, predictor: str, metric: str) -> np.ndarray:
+        values = [r[metric] for r in self.records
+                  if r["predictor"] == predictor and r.get(metric) is not None]
+        return np.asarray(values, dtype=np.float64)
+
+    def yaws(self, predictor: str, metric: str) -> np.ndarray:
+        return np.asarray([r["yaw_deg"] for r in self.records
+                           if r["predictor"] == predictor and r.get(metric) is not None])
+
+    def summary(self) -> dict:
+        out = {}
+        for name in self.predictors:
+            entry = {}
+            for metric in METRICS:
+                errors = self.errors(name, metric)
+                if errors.size == 0:
+                    continue
+                entry[metric] = metrics.summarise_by_yaw(errors, self.yaws(name, metric))
+                if metric.endswith("nme") or metric.startswith("nme"):
+                    entry[metric]["auc_0.07"] = metrics.ced_auc(errors, 0.07)
+                if metric == "pose_mae":
+                    entry[metric]["per_angle"] = {
+                        angle: float(np.mean([r[f"{angle}_error"] for r in self.records
+                                              if r["predictor"] == name and f"{angle}_error" in r]))
+                        for angle in ("yaw", "pitch", "roll")}
+            out[name] = entry
+        return out
+
+
+def surface_records(vertices: np.ndarray, layout: UVLayout, prefix: str = "") -> dict:
+    """Fold share and longest/median edge of a BFM-topology mesh (see training.metrics)."""
+    edges, pairs = _interior_edges(layout)
+    return {f"{prefix}fold_share": metrics.fold_share(vertices, pairs, layout.bfm_triangles),
+            f"{prefix}edge_ratio": metrics.edge_length_ratio(vertices, edges)}
+
+
+@functools.lru_cache(maxsize=2)
+def _interior_edges(layout: UVLayout) -> tuple[np.ndarray, np.ndarray]:
+    from engine.mesh_edges import interior_edge_triangles, unique_edges
+
+    return unique_edges(layout.bfm_triangles)[0], interior_edge_triangles(layout.bfm_triangles)[1]
+
+
+def pose_records(dense: np.ndarray, truth_deg: tuple[float, float, float], layout: UVLayout) -> dict:
+    """Absolute yaw, pitch and roll errors (degrees) of the pose read from the dense points."""
+    from engine.pose import estimate_pose
+
+    pose = estimate_pose(np.asarray(dense, np.float64), layout.canonical_vertices)
+    errors = {}
+    for angle, truth in zip(("yaw", "pitch", "roll"), truth_deg):
+        difference = (getattr(pose, angle) - truth + 180.0) % 360.0 - 180.0
+        errors[f"{angle}_error"] = abs(float(difference))
+    errors["pose_mae"] = float(np.mean(list(errors.values())))
+    return errors
+
+
+def evaluate_samples(samples: Iterable[EvalSample], predictors: dict[str, Predictor],
+                     dataset: str = "", progress: bool = False, total: int | None = None,
+                     icp_iterations: int = 3, layout: UVLayout | None = None) -> EvalReport:
+    """Score every predictor on every sample (face box = tight GT landmark box)."""
+    from tqdm import tqdm
+
+    layout = layout or load_uv_layout()
+    report = EvalReport(dataset=dataset, predictors=list(predictors))
+    start = time.time()
+    for sample in tqdm(samples, total=total, desc=f"eval {dataset}", unit="face", disable=not progress):
+        bbox = landmark_box(sample.landmarks)
+        norm = metrics.bbox_size(sample.landmarks)
+        if not norm > 0:
+            raise DatasetError(f"{sample.name}: the ground-truth landmarks have an empty box")
+        for name, predictor in predictors.items():
+            prediction = predictor(sample.image, bbox)
+            record = {"name": sample.name, "predictor": name, "yaw_deg": sample.yaw_deg,
+                      "bbox_size": norm,
+                      "nme2d": metrics.nme(prediction.landmarks, sample.landmarks, norm, dims=2),
+                      "nme3d": (metrics.nme(prediction.landmarks, sample.landmarks, norm, dims=3)
+                                if np.isfinite(sample.landmarks[:, 2]).all() else None)}
+            if sample.dense is not None:
+                record["dense_nme"] = metrics.nme(prediction.dense, sample.dense, norm, dims=3)
+                record["reconstruction_nme"] = metrics.reconstruction_nme(
+                    prediction.dense, sample.dense, metrics.interocular_distance(sample.landmarks),
+                    icp_iterations=icp_iterations)
+            if prediction.vertices is not None:
+                record.update(surface_records(prediction.vertices, layout))
+                if sample.vertices is not None:
+                    record.update(surface_records(sample.vertices, layout, prefix="gt_"))
+            if sample.pose_deg is not None:
+                record.update(pose_records(prediction.dense, sample.pose_deg, layout))
+            report.records.append(record)
+    report.seconds = time.time() - start
+    if not report.records:
+        raise DatasetError(f"no test faces in {dataset}")
+    return report
