@@ -278,3 +278,13 @@ def test_fold_metrics_separate_smooth_from_rippled_meshes(bfm, layout):
     spiked = vertices.copy()
     spiked[tris[0, 0]] += (100 * median_edge, 0.0, 0.0)
     assert metrics.edge_length_ratio(spiked, edges) > 50
+
+
+def test_photos_evaluated_with_detector_boxes(photos_dir, tiny_weights, tmp_path):
+    """--face-box auto: each shared photo's face is found and scored from the detector's box."""
+    from training.evaluate import evaluate
+
+    results = evaluate(tiny_weights, tmp_path, photos=photos_dir, baseline=False,
+                       face_box="auto", progress=False)[0]
+    assert results["missed_faces"] == []
+    assert results["faces"] == 5 and "detector" in results["face_box"]

@@ -75,7 +75,8 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, extra: dict | N
                                  "reconstruction_nme": "GT outer interocular distance (3D); "
                                                        "symmetric NN distance after similarity "
                                                        "alignment + rigid ICP"},
-               **(extra or {}), "results": report.summary(), "plots": []}
+               **(extra or {}), "missed_faces": report.missed, "results": report.summary(),
+               "plots": []}
     for metric in METRICS:
         path = folder / f"ced_{metric}.png"
         if plot_ced(report, metric, path):
@@ -100,7 +101,9 @@ def _format_value(metric: str, value: float) -> str:
 
 def format_summary(results: dict) -> str:
     """A short text table of a results.json dict (NME and fold shares in %)."""
-    lines = [f"{results['dataset']}: {results['faces']} faces"]
+    missed = results.get("missed_faces") or []
+    lines = [f"{results['dataset']}: {results['faces']} faces"
+             + (f" ({len(missed)} missed by the face-box detector: {', '.join(missed)})" if missed else "")]
     for name, entry in results["results"].items():
         for metric, summary in entry.items():
             if summary["balanced_mean"] is None:  # no yaw known (2D photos): the plain mean

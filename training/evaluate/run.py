@@ -11,7 +11,7 @@ from .faces import (EVAL_BASE_SEED, aflw2000_samples, check_seeds_disjoint, list
                     photo_samples, synthetic_samples)
 from .predictors import MeanFacePredictor, NetworkPredictor, Predictor, load_predictor_model
 from .report import write_report
-from .scoring import evaluate_samples
+from .scoring import detector_box, evaluate_samples
 
 
 def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
@@ -19,8 +19,14 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
              photos: str | os.PathLike | None = None,
              synthetic_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
              device: str = "auto", baseline: bool = True, limit: int | None = None,
-             progress: bool = True, two_pass: bool = True, flip: bool = False) -> list[dict]:
-    """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets."""
+             progress: bool = True, two_pass: bool = True, flip: bool = False,
+             face_box: str = "landmarks") -> list[dict]:
+    """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets.
+
+    ``face_box``: "landmarks" (the tight box of the ground-truth landmarks, the usual
+    protocol) or a detector name ("auto", "faceboxes", "dlib", "haar") for the photo and
+    AFLW2000-3D sets: the product's situation without a given box.
+    """
     if not aflw2000 and not synthetic and not photos:
         raise DatasetError("nothing to evaluate: pass an AFLW2000-3D folder, a photo folder "
                            "and/or a synthetic count")
@@ -43,15 +49,18 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
     if not predictors:
         raise DatasetError("nothing to evaluate: give a weights file or keep the baseline")
     out = []
+    box_source = None if face_box == "landmarks" else detector_box(face_box)
+    if box_source is not None:
+        extra["face_box"] = f"detector '{face_box}': its detection overlapping the annotated face most"
     if aflw2000:
         images = list_aflw2000(aflw2000)[:limit]
         report = evaluate_samples(aflw2000_samples(aflw2000, limit), predictors, "aflw2000",
-                                  progress, total=len(images), layout=layout)
+                                  progress, total=len(images), layout=layout, face_box=box_source)
         out.append(write_report(report, out_dir, {**extra, "source": str(aflw2000)}))
     if photos:
         samples = list(photo_samples(photos))
         report = evaluate_samples(samples, predictors, "photos", progress, total=len(samples),
-                                  layout=layout)
+                                  layout=layout, face_box=box_source)
         out.append(write_report(report, out_dir, {**extra, "source": str(photos)}))
     if synthetic:
         check_seeds_disjoint(provenance, synthetic_seed, synthetic)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,6 +28,7 @@ class EvalReport:
     records: list[dict] = field(default_factory=list)   # one per (sample, predictor)
     predictors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    missed: list[str] = field(default_factory=list)      # faces the face-box source did not find
 
     def errors(self, predictor: str, metric: str) -> np.ndarray:
         values = [r[metric] for r in self.records
@@ -85,17 +86,47 @@ def pose_records(dense: np.ndarray, truth_deg: tuple[float, float, float], layou
     return errors
 
 
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - width * height
+    return width * height / union if union > 0 else 0.0
+
+
+def detector_box(detector: str) -> Callable[[EvalSample], tuple[float, float, float, float] | None]:
+    """A face-box source: the detector's box that overlaps the annotated face most (IoU >= 0.3
+    with its landmark box), or None when the detector misses that face."""
+    from engine.detect import detect_faces
+
+    def find(sample: EvalSample):
+        truth = landmark_box(sample.landmarks)
+        boxes = [d.box for d in detect_faces(sample.image, detector, thorough=True)]
+        best = max(boxes, key=lambda box: box_iou(box, truth), default=None)
+        return best if best is not None and box_iou(best, truth) >= 0.3 else None
+
+    return find
+
+
 def evaluate_samples(samples: Iterable[EvalSample], predictors: dict[str, Predictor],
                      dataset: str = "", progress: bool = False, total: int | None = None,
-                     icp_iterations: int = 3, layout: UVLayout | None = None) -> EvalReport:
-    """Score every predictor on every sample (face box = tight GT landmark box)."""
+                     icp_iterations: int = 3, layout: UVLayout | None = None,
+                     face_box: Callable[[EvalSample], tuple | None] | None = None) -> EvalReport:
+    """Score every predictor on every sample.
+
+    The face box is the tight ground-truth landmark box, or what ``face_box(sample)`` returns
+    (e.g. :func:`detector_box`); a sample it returns None for is counted in ``report.missed``.
+    """
     from tqdm import tqdm
 
     layout = layout or load_uv_layout()
     report = EvalReport(dataset=dataset, predictors=list(predictors))
     start = time.time()
     for sample in tqdm(samples, total=total, desc=f"eval {dataset}", unit="face", disable=not progress):
-        bbox = landmark_box(sample.landmarks)
+        bbox = landmark_box(sample.landmarks) if face_box is None else face_box(sample)
+        if bbox is None:
+            report.missed.append(sample.name)
+            continue
         norm = metrics.bbox_size(sample.landmarks)
         if not norm > 0:
             raise DatasetError(f"{sample.name}: the ground-truth landmarks have an empty box")
