@@ -69,18 +69,26 @@ def mean_face_crop_map(assets_dir: str | None = None, yaw_degrees: float = 0.0) 
 
 @contextlib.contextmanager
 def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
-    """Make ``reconstructor_class`` predict the mean face for every crop (see above)."""
-    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
-    original = reconstructor_class.predict_position_maps
+    """Make ``reconstructor_class`` predict the mean face for every crop (see above).
 
-    def predict(self, crops):
+    Both ways in are replaced: the class's ``predict_position_maps`` and the network call of
+    ``engine.predict``'s prediction step, which ``reconstruct()`` goes through.
+    """
+    import engine.predict as prediction
+
+    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
+    original, original_run = reconstructor_class.predict_position_maps, prediction.run_network
+
+    def run(model, crops):
         return np.repeat(crop_map[None], len(crops), axis=0)
 
-    reconstructor_class.predict_position_maps = predict
+    reconstructor_class.predict_position_maps = lambda self, crops: run(None, crops)
+    prediction.run_network = run
     try:
         yield
     finally:
         reconstructor_class.predict_position_maps = original
+        prediction.run_network = original_run
 
 
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",
