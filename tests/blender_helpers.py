@@ -135,3 +135,20 @@ def render_to(path: str | os.PathLike) -> Path:
     bpy.context.scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     return Path(path)
+
+
+LIVE_LINK_HEAD_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch",
+                          "LeftEyeRoll", "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+
+
+def write_livelink_csv(path: Path, rows: list[tuple[str, dict[str, float]]]) -> None:
+    """A take in Live Link Face's CSV layout: every ARKit column (capitalised), then the head
+    and eye rotations; ``rows`` are (timecode, {column: value}), missing columns are 0."""
+    from blender_prnet.expression_keys import ARKIT_BLENDSHAPES
+
+    columns = [n[0].upper() + n[1:] for n in ARKIT_BLENDSHAPES] + list(LIVE_LINK_HEAD_COLUMNS)
+    lines = [",".join(["Timecode", "BlendShapeCount"] + columns)]
+    for timecode, values in rows:
+        lines.append(",".join([timecode, str(len(columns))]
+                              + [repr(values.get(c, 0.0)) for c in columns]))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
