@@ -43,7 +43,7 @@ import numpy as np
 from .assets import asset_path, sha256_file, user_cache_dir
 from .errors import AssetError
 from .fileio import atomic_write_with
-from .ict_facekit import ICT_MODEL, ICTFaceModel, load_ict_model
+from .ict_facekit import ICT_MODEL, ICTFaceModel, ict_model_path, load_ict_model
 from .mesh_edges import boundary_edges, face_normals
 from .mesh_geometry import bilaplacian, closest_points_on_mesh, vertex_normals
 from .pose import fit_similarity
@@ -212,8 +212,9 @@ def inputs_key(assets_dir: str | None = None) -> str:
     """sha256 over the derivation version and the sha256 of every input file."""
     digest = hashlib.sha256(DERIVATION_VERSION.encode())
     for relpath in INPUT_FILES:
+        path = ict_model_path(assets_dir) if relpath == ICT_MODEL else asset_path(relpath, assets_dir)
         digest.update(relpath.encode())
-        digest.update(sha256_file(asset_path(relpath, assets_dir)).encode())
+        digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
 

@@ -137,6 +137,31 @@ def render_to(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def enable_addon(weights: str, detector: str = "auto", device: str = "cpu"):
+    """An empty scene with the add-on enabled from the source tree, using ``weights`` and the
+    assets in $PRNET_ASSETS (for demos and benches)."""
+    import addon_utils
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon_utils.enable(ADDON_MODULE, default_set=True, handle_error=None)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    prefs.weights_path, prefs.device, prefs.assets_dir = str(weights), device, os.environ["PRNET_ASSETS"]
+    prefs.detector = detector
+    return prefs
+
+
+def save_with_caption(canvas, caption: str, output) -> Path:
+    """Write ``caption`` into the bottom 28 px of a contact sheet and save it as PNG."""
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(canvas).text((8, canvas.height - 20), caption, fill=(230, 230, 230))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(output, optimize=True)
+    print(f"wrote {output}")
+    return Path(output)
+
+
 LIVE_LINK_HEAD_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch",
                           "LeftEyeRoll", "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
 

@@ -137,6 +137,7 @@ def test_transfer_rejects_another_topology():
 
 
 def test_missing_or_bad_ict_asset_is_one_line(tmp_path, monkeypatch):
+    from engine.expressions import transfer_expressions
     from engine.ict_facekit import ICT_MODEL, load_ict_model
 
     monkeypatch.delenv("PRNET_ASSETS", raising=False)
@@ -144,6 +145,10 @@ def test_missing_or_bad_ict_asset_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(AssetError) as missing:
         load_ict_model(str(tmp_path))
     assert ICT_MODEL in str(missing.value) and "\n" not in str(missing.value)
+    assert "docs/expressions.md" in str(missing.value)
+    with pytest.raises(AssetError, match="docs/expressions.md"):
+        transfer_expressions(np.random.default_rng(0).normal(size=(38365, 3)),
+                             assets_dir=str(tmp_path))
     (tmp_path / ICT_MODEL).parent.mkdir(parents=True)
     (tmp_path / ICT_MODEL).write_bytes(b"not an npz")
     with pytest.raises(AssetError, match="unreadable") as bad:
@@ -267,6 +272,8 @@ def test_blink_follows_a_taller_eye(registration, transfer, assets_dir):
     transferred = face + transfer.displacements(face, "y_up")[k]
     scale, rotation, _ = fit_similarity(registration.template, face)
     per_vertex = face + scale * registration.displacements[k] @ rotation.T
+    print("taller eye: neutral", _gaps(face, lm, LEFT_LIDS), "transferred", _gaps(transferred, lm, LEFT_LIDS),
+          "per-vertex", _gaps(per_vertex, lm, LEFT_LIDS))
     assert min(_gaps(face, lm, LEFT_LIDS)) > 8.0
     assert max(_gaps(transferred, lm, LEFT_LIDS)) < 1.0
     assert min(_gaps(per_vertex, lm, LEFT_LIDS)) > max(_gaps(transferred, lm, LEFT_LIDS)) + 0.4
@@ -305,3 +312,30 @@ def test_expressions_need_the_bfm_topology(tiny_weights):
 
     with pytest.raises(PRNetError, match="topology='bfm'"):
         Reconstructor(weights=tiny_weights, device="cpu", topology="grid", expressions=True)
+
+
+def test_pack_ict_model_from_obj_files(tmp_path):
+    from engine.ict_facekit import pack_ict_model, read_obj
+
+    folder = tmp_path / "FaceXModel"
+    folder.mkdir()
+    neutral = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0]], float)
+
+    def write(name, vertices):
+        lines = ["mtllib x.mtl"] + [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
+        lines += ["vt 0 0", "f 1/1 2/1 3/1 4/1", "f 2/1 5/1 3/1"]
+        (folder / name).write_text("\n".join(lines) + "\n")
+
+    write("generic_neutral_mesh.obj", neutral)
+    write("jawOpen.obj", neutral + [0, -1.5, 0])
+    write("PupilDilate_L.obj", neutral)
+    write("identity000.obj", neutral * 2)
+    (folder / "vertex_indices.json").write_text('{"idx_to_landmark_verts": [0, 1]}')
+    out = pack_ict_model(folder, tmp_path / "assets" / "ict_facekit" / "ict_face_model.npz")
+    with np.load(out) as data:
+        assert list(data["expression_names"]) == ["PupilDilate_L", "jawOpen"]
+        np.testing.assert_allclose(data["expression_deltas"][1], [[0, -1.5, 0]] * 5)
+        np.testing.assert_array_equal(data["faces_v"], [[0, 1, 2, 3], [1, 4, 2, -1]])
+        assert "idx_to_landmark_verts" in str(data["vertex_indices_json"])
+    vertices, faces = read_obj(folder / "jawOpen.obj")
+    assert vertices.shape == (5, 3) and faces.shape == (2, 4)
