@@ -109,8 +109,8 @@ def main() -> int:
     canvas = Image.new("RGB", (args.size * columns, args.size * rows + 28), (32, 32, 32))
     for i, panel in enumerate(panels):
         canvas.paste(panel, ((i % columns) * args.size, (i // columns) * args.size))
-    caption = (f"astronaut (public domain) -> PRNet Face add-on, ICT-FaceKit expressions as shape "
-               f"keys at weight 1; "
+    caption = ("astronaut (public domain) -> PRNet Face add-on, ICT-FaceKit expressions as shape "
+               "keys at weight 1; "
                + ("GEOMETRY: mean-face stand-in" if args.mean_face_standin
                   else f"weights {Path(weights).name}")
                + f"; Blender {bpy.app.version_string} Workbench, clay")

@@ -27,7 +27,7 @@ face ``S`` with the same topology:
    The screening term fixes what edge differences cannot (the overall position) and keeps
    the far field at ``u0``; with ``lambda = 2.5e-3`` the gradients rule over about 20 edges.
    The matrix (graph Laplacian + lambda I) depends only on the topology, so it is
-   factorised once per process; each face costs one back-substitution for all 171 columns.
+   factorised once per process; each face costs back-substitutions only (171 columns).
 
 Onto the template itself this reproduces ``D`` exactly (tested); transfer commutes with
 rotating and scaling the face.

@@ -42,6 +42,7 @@ import numpy as np
 
 from .assets import asset_path, sha256_file, user_cache_dir
 from .errors import AssetError
+from .expression_template import template_displacements
 from .fileio import atomic_write_with
 from .ict_facekit import ICT_MODEL, ICTFaceModel, ict_model_path, load_ict_model
 from .mesh_edges import boundary_edges, face_normals
@@ -166,8 +167,6 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
 
 def register(assets_dir: str | None = None) -> ICTRegistration:
     """Compute the registration (about a minute on one core); see the module docstring."""
-    from .expression_template import template_displacements
-
     start = time.perf_counter()
     ict = load_ict_model(assets_dir)
     bfm, triangles, landmarks = bfm_template(assets_dir)
@@ -186,14 +185,14 @@ def register(assets_dir: str | None = None) -> ICTRegistration:
     displacements = template_displacements(fitted, triangles, landmarks, supported,
                                            ict.triangles[tri], bary, ict)
     turned = (face_normals(fitted, triangles) * face_normals(rigid, triangles)).sum(1) < 0
+    landmark_residual = np.linalg.norm(fitted[inner_bfm] - ict.neutral[inner_ict], axis=1)
     report = {
         "rigid_scale_bfm_mm_to_ict": round(float(scale), 5),
         "residual_mm_rigid_only": _percentiles(rigid_dist),
         "residual_mm_supported": _percentiles(dist[supported]),
         "residual_mm_all": _percentiles(dist),
-        "inner_landmark_residual_mm": {
-            "mean": round(float(np.linalg.norm(fitted[inner_bfm] - ict.neutral[inner_ict], axis=1).mean()), 3),
-            "max": round(float(np.linalg.norm(fitted[inner_bfm] - ict.neutral[inner_ict], axis=1).max()), 3)},
+        "inner_landmark_residual_mm": {"mean": round(float(landmark_residual.mean()), 3),
+                                       "max": round(float(landmark_residual.max()), 3)},
         "supported_share": round(float(supported.mean()), 4),
         "on_eye_parts": int((ok & ~ict.skin[tri]).sum()),
         "rejected": int((~ok).sum()),
