@@ -40,8 +40,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import bpy  # noqa: I001
-    import addon_utils
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from engine.reconstructor import Reconstructor, default_weights_path
 
@@ -59,11 +58,7 @@ def main() -> int:
         weights = str(H.make_tiny_weights(work / "tiny.safetensors"))
         print("no trained weights: rendering the mean-face stand-in geometry")
 
-    bpy.ops.wm.read_homefile(use_empty=True)
-    addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-    prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
-    prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
-    prefs.detector = args.detector
+    H.enable_addon(weights, args.detector)
 
     def run():
         return bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=args.photo,
@@ -92,10 +87,7 @@ def main() -> int:
                "Workbench")
     if standin:
         caption += " | GEOMETRY: mean-face stand-in (no trained weights yet)"
-    ImageDraw.Draw(canvas).text((8, args.size + 8), caption, fill=(230, 230, 230))
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(args.output, optimize=True)
-    print(f"wrote {args.output}")
+    H.save_with_caption(canvas, caption, args.output)
     return 0
 
 

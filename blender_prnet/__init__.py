@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, preferences, ui
+from . import import_livelink, operators, preferences, ui
 
-_classes = preferences.classes + operators.classes + ui.classes
+_classes = preferences.classes + operators.classes + import_livelink.classes + ui.classes
 
 
 def register() -> None:

@@ -50,6 +50,7 @@ class FaceGeometry:
     texture_size: int
     metres_per_pixel: float
     info: dict = field(default_factory=dict)
+    shape_keys: dict = field(default_factory=dict)  # key name -> (N, 3) offsets (expression_keys)
 
 
 def image_to_blender(points: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
-from . import batch, deps, facebuild, retarget, runner, scene_build, status_cache
+from . import (batch, deps, expression_keys, facebuild, retarget, runner, scene_build,
+               shape_keys, status_cache)
 from .landmarks import LANDMARK_NAMES, NUM_LANDMARKS, landmark_index
 from .preferences import (LANDMARK_ITEMS, POSE_ITEMS, TEXTURE_SIZE_ITEMS, TOPOLOGY_ITEMS,
                           TORCH_VARIANT_ITEMS, activate_dependency_paths, engine_settings,
@@ -69,6 +70,10 @@ class _ImportOptions:
     texture_size: EnumProperty(name="Texture Size", items=TEXTURE_SIZE_ITEMS, default='512')
     pose: EnumProperty(name="Pose", items=POSE_ITEMS, default='ORIGINAL')
     landmarks: EnumProperty(name="Landmarks", items=LANDMARK_ITEMS, default='EMPTIES')
+    expression_shape_keys: BoolProperty(
+        name="Expression Shape Keys", default=True,
+        description="Add a Basis and ARKit-named expression shape keys (ICT-FaceKit's "
+                    "expressions transferred onto the face; a few seconds per face)")
 
     _pref_names = {"topology": "default_topology", "texture_size": "default_texture_size",
                    "pose": "default_pose", "landmarks": "default_landmarks"}
@@ -82,24 +87,28 @@ class _ImportOptions:
     def draw_options(self, layout) -> None:
         layout.use_property_split = True
         layout.use_property_decorate = False
-        for name in ("topology", "texture_size", "pose", "landmarks"):
+        for name in ("topology", "texture_size", "pose", "landmarks", "expression_shape_keys"):
             layout.prop(self, name)
 
     def make_importer(self, context):
         self.apply_preference_defaults(context)
         return FaceImporter(context, engine_settings(get_preferences(context), self.topology,
                                                      int(self.texture_size)),
-                            self.pose, self.landmarks)
+                            self.pose, self.landmarks,
+                            self.expression_shape_keys and self.topology == 'bfm')
 
 
 class FaceImporter:
     """Reconstruct photos and build their faces; one instance per operator run."""
 
-    def __init__(self, context, settings, pose: str, landmarks: str) -> None:
+    def __init__(self, context, settings, pose: str, landmarks: str,
+                 expression_shape_keys: bool = False) -> None:
         self.context = context
         self.settings = settings
         self.pose = pose
         self.landmarks = landmarks
+        self.expression_shape_keys = expression_shape_keys
+        self.warnings: list[str] = []
         self.origin = Vector(context.scene.cursor.location)
         self.collection = context.collection or context.scene.collection
         self.engine_seconds = 0.0
@@ -112,7 +121,15 @@ class FaceImporter:
         results = runner.reconstruct(self.settings, path, face_index, all_faces)
         self.engine_seconds = time.perf_counter() - start
         # The geometry is pure numpy too.
-        return [(index, facebuild.build_face_geometry(result, self.pose)) for index, result in results]
+        computed = [(index, facebuild.build_face_geometry(result, self.pose)) for index, result in results]
+        if self.expression_shape_keys:
+            for (_, geometry), (_, result) in zip(computed, results):
+                try:
+                    geometry.shape_keys = expression_keys.shape_key_offsets(
+                        result, self.pose, self.settings.assets_dir)
+                except runner.error_types() as exc:  # the face comes in without them
+                    self.warnings.append(f"no expression shape keys: {exc}")
+        return computed
 
     def build(self, path: str, computed, first_slot: int, spacing: float, name_all: bool) -> list:
         stem = os.path.splitext(os.path.basename(path))[0] or "face"
@@ -124,6 +141,7 @@ class FaceImporter:
                 location = self.origin + Vector(((first_slot + k) * spacing, 0.0, 0.0))
                 face = scene_build.build_face(name, geometry, self.landmarks, location,
                                               self.collection, created)
+                shape_keys.add_expression_shape_keys(face, geometry.shape_keys)
                 face["prnet_photo"] = path
                 face["prnet_face_index"] = int(index)
                 faces.append(face)
@@ -178,6 +196,8 @@ class PRNET_OT_reconstruct_from_photo(bpy.types.Operator, ImportHelper, _ImportO
         face = faces[0]
         last_import_timings.update(engine=importer.engine_seconds,
                                    total=time.perf_counter() - start)
+        for warning in dict.fromkeys(importer.warnings):
+            self.report({'WARNING'}, warning)
         self.report({'INFO'}, f"Reconstructed '{face.name}' from {os.path.basename(path)} "
                               f"({len(face.data.vertices)} vertices)")
         return {'FINISHED'}

@@ -73,11 +73,13 @@ class PRNET_PT_sidebar(bpy.types.Panel):
         else:
             box.label(text="Select the face, then the armature (active)")
         box.operator("prnet.add_landmark_rig", icon='BONE_DATA')
+        layout.operator("prnet.import_livelink_csv", icon='ACTION', text="Import Live Link Face CSV")
 
 
 def menu_import(self, context):
     self.layout.operator("prnet.reconstruct_from_photo", text="PRNet Face from Photo")
     self.layout.operator("prnet.batch_import", text="PRNet Faces from Photos (Batch)")
+    self.layout.operator("prnet.import_livelink_csv", text="Live Link Face CSV (PRNet face)")
 
 
 classes = (PRNET_PT_sidebar,)

@@ -74,6 +74,11 @@ ENGINE_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
        "66e0c5e555619d708202639058adbeece545b67fef52a22eabd46cc71494a6c6"),
     _f("bfm/keypoints_sim.npy", _3DDFA, "train.configs/keypoints_sim.npy",
        "065053f041b03ed32e36641d26fcd9aefef36f6c518899091cdc6038a6246c13"),
+    # The BFM mean face, for registering the ICT-FaceKit expressions (engine.ict_registration).
+    _f("bfm/u_shp.npy", _3DDFA, "train.configs/u_shp.npy",
+       "8a3b8b5ba3b0526ce3ddd3e287b26e0192c150e477767f374a6e333a365ff7dd"),
+    _f("bfm/u_exp.npy", _3DDFA, "train.configs/u_exp.npy",
+       "69049fb360bfff61090f7705ba510ed9bd817da871edbaa69e2fed7df624cf19"),
 ]}
 
 # What training additionally needs (the morphable model, loss mask, mean texture).
@@ -84,10 +89,6 @@ TRAINING_ASSETS: dict[str, AssetFile] = {a.relpath: a for a in [
        "5ad30efe3723da2e26d928c517291605b9520a6ff0498e40140ce4f4cf842d2c"),
     _f("prnet/uv-data/uv_kpt_mask.png", _PRNET, "Data/uv-data/uv_kpt_mask.png",
        "befe84bcf0c61c9db13c94725d8bc71e4649c676230dddfb840fa0d801aadfb1"),
-    _f("bfm/u_shp.npy", _3DDFA, "train.configs/u_shp.npy",
-       "8a3b8b5ba3b0526ce3ddd3e287b26e0192c150e477767f374a6e333a365ff7dd"),
-    _f("bfm/u_exp.npy", _3DDFA, "train.configs/u_exp.npy",
-       "69049fb360bfff61090f7705ba510ed9bd817da871edbaa69e2fed7df624cf19"),
     _f("bfm/tri.mat", _3DDFA, "visualize/tri.mat",
        "ff6c8371e65313ec248667d9d7bd69729d5cd126a0aa9f4cb74365a7d5715d71"),
     _f("bfm/Model_PAF.pkl", _3DDFA, "train.configs/Model_PAF.pkl",

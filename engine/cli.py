@@ -71,6 +71,9 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--assets", help="face-model asset folder (default: $PRNET_ASSETS or the cache)")
         p.add_argument("--formats", default="obj,ply,npz,json",
                        help="comma-separated subset of obj,ply,npz,json")
+        p.add_argument("--expressions", action="store_true",
+                       help="add ICT-FaceKit's 57 ARKit-style expression shapes to the .npz "
+                            "(needs the ict_facekit asset; a few seconds per face)")
 
     rec = sub.add_parser("reconstruct", help="reconstruct faces from photos")
     rec.add_argument("images", nargs="+", help="image files or folders of images")
@@ -98,7 +101,7 @@ def _make_reconstructor(args: argparse.Namespace):
 
     return Reconstructor(weights=args.weights, device=args.device, topology=args.topology,
                          texture_size=args.texture_size, detector=args.detector,
-                         assets_dir=args.assets)
+                         assets_dir=args.assets, expressions=args.expressions)
 
 
 def _formats(text: str) -> tuple[str, ...]:

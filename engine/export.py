@@ -98,6 +98,9 @@ def _savez_fast(buffer: io.BytesIO, **arrays: np.ndarray) -> None:
 
 def npz_bytes(result: ReconstructionResult) -> bytes:
     buffer = io.BytesIO()
+    expressions = {} if result.expressions is None else {
+        "expression_names": np.array(result.expressions.names),
+        "expression_deltas": result.expressions.deltas.astype(np.float16)}
     _savez_fast(
         buffer,
         position_map=result.position_map, crop_matrix=result.crop_matrix,
@@ -111,7 +114,7 @@ def npz_bytes(result: ReconstructionResult) -> bytes:
         depth_map=result.depth_map, rotation=result.pose.rotation,
         euler_yaw_pitch_roll=np.array([result.pose.yaw, result.pose.pitch, result.pose.roll]),
         scale=np.array(result.pose.scale), translation=result.pose.translation,
-        topology=np.array(result.mesh.topology),
+        topology=np.array(result.mesh.topology), **expressions,
     )
     return buffer.getvalue()
 

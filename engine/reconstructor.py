@@ -53,13 +53,15 @@ class Reconstructor:
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto",
                  topology: str = "bfm", texture_size: int = 256, detector: str = "auto",
                  assets_dir: str | os.PathLike | None = None, two_pass: bool = True,
-                 flip: bool = False) -> None:
+                 flip: bool = False, expressions: bool = False) -> None:
         from .weights import load_model, prepare_for_inference, resolve_device
 
         if topology not in TOPOLOGIES:
             raise PRNetError(f"unknown topology {topology!r}; choose one of {TOPOLOGIES}")
         if detector not in DETECTORS:
             raise PRNetError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
+        if expressions and topology != "bfm":
+            raise PRNetError("expression shapes need topology='bfm' (--topology bfm)")
         if not 16 <= int(texture_size) <= 8192:
             raise PRNetError(f"texture size {texture_size} must be between 16 and 8192")
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
@@ -74,15 +76,17 @@ class Reconstructor:
         self.topology = topology
         self.texture_size = int(texture_size)
         self.detector = detector
-        self.assets_dir = assets_dir
+        self.assets_dir = str(assets_dir) if assets_dir else None
         # Which detector "auto" means here (and why, if not FaceBoxes); an explicit detector
         # that cannot run fails now, not at the first photo.
-        self.detector_choice = choose_detector(detector, assets_dir)
-        self.layout: UVLayout = load_uv_layout(str(assets_dir) if assets_dir else None)
+        self.detector_choice = choose_detector(detector, self.assets_dir)
+        self.layout: UVLayout = load_uv_layout(self.assets_dir)
         # Re-crop from the first prediction's landmarks (detector boxes are not landmark boxes).
         self.two_pass = bool(two_pass)
         # Average with the mirrored crop's prediction.
         self.flip = bool(flip)
+        # ICT-FaceKit's 57 expressions on every face (a few seconds per face; off by default).
+        self.expressions = bool(expressions)
 
     # -- stages -------------------------------------------------------------------------
     def detect(self, image, thorough: bool = False) -> list[BBox]:
@@ -147,8 +151,14 @@ class Reconstructor:
             matrix, crop_bbox = prediction.matrix, prediction.bbox
         predicted = time.perf_counter()
         result = self.result_from_position_map(array, prediction.crop_map, matrix, box, path)
-        result.extras["timings"] = {"predict": predicted - start,
-                                    "decode": time.perf_counter() - predicted}
+        decoded = time.perf_counter()
+        timings = {"predict": predicted - start, "decode": decoded - predicted}
+        if self.expressions:
+            from .expressions import with_expressions
+
+            result = with_expressions(result, self.assets_dir)
+            timings["expressions"] = time.perf_counter() - decoded
+        result.extras["timings"] = timings
         result.extras["crop_bbox"] = crop_bbox
         # What found the face: "faceboxes", "dlib", "haar", or "given box" (bbox=...).
         result.extras["detector"] = detection.detector if detection is not None else "given box"

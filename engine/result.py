@@ -40,6 +40,14 @@ class Mesh:
 
 
 @dataclass(frozen=True)
+class ExpressionShapes:
+    """ICT-FaceKit's expressions on a face's mesh (see :mod:`engine.expressions`)."""
+
+    names: tuple[str, ...]        # ICT's ARKit-style names ("eyeBlink_L": the subject's left eye)
+    deltas: np.ndarray            # (57, N, 3) float16 displacements, same frame and units as the mesh
+
+
+@dataclass(frozen=True)
 class ReconstructionResult:
     """Everything read from one face's position map."""
 
@@ -57,6 +65,7 @@ class ReconstructionResult:
     depth_map: np.ndarray         # (H, W) float32 z of the face surface, NaN off the face
     image_path: str | None = None
     extras: dict = field(default_factory=dict)
+    expressions: ExpressionShapes | None = None  # on request: engine.expressions.with_expressions
 
     def to_world(self, vertices: np.ndarray | None = None) -> np.ndarray:
         """Mesh vertices in a right-handed y-up frame (x right, y up, z to the camera)."""

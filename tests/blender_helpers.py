@@ -69,18 +69,26 @@ def mean_face_crop_map(assets_dir: str | None = None, yaw_degrees: float = 0.0) 
 
 @contextlib.contextmanager
 def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
-    """Make ``reconstructor_class`` predict the mean face for every crop (see above)."""
-    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
-    original = reconstructor_class.predict_position_maps
+    """Make ``reconstructor_class`` predict the mean face for every crop (see above).
 
-    def predict(self, crops):
+    Both ways in are replaced: the class's ``predict_position_maps`` and the network call of
+    ``engine.predict``'s prediction step, which ``reconstruct()`` goes through.
+    """
+    import engine.predict as prediction
+
+    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
+    original, original_run = reconstructor_class.predict_position_maps, prediction.run_network
+
+    def run(model, crops):
         return np.repeat(crop_map[None], len(crops), axis=0)
 
-    reconstructor_class.predict_position_maps = predict
+    reconstructor_class.predict_position_maps = lambda self, crops: run(None, crops)
+    prediction.run_network = run
     try:
         yield
     finally:
         reconstructor_class.predict_position_maps = original
+        prediction.run_network = original_run
 
 
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",
@@ -127,3 +135,45 @@ def render_to(path: str | os.PathLike) -> Path:
     bpy.context.scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     return Path(path)
+
+
+def enable_addon(weights: str, detector: str = "auto", device: str = "cpu"):
+    """An empty scene with the add-on enabled from the source tree, using ``weights`` and the
+    assets in $PRNET_ASSETS (for demos and benches)."""
+    import addon_utils
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon_utils.enable(ADDON_MODULE, default_set=True, handle_error=None)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    prefs.weights_path, prefs.device, prefs.assets_dir = str(weights), device, os.environ["PRNET_ASSETS"]
+    prefs.detector = detector
+    return prefs
+
+
+def save_with_caption(canvas, caption: str, output) -> Path:
+    """Write ``caption`` into the bottom 28 px of a contact sheet and save it as PNG."""
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(canvas).text((8, canvas.height - 20), caption, fill=(230, 230, 230))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(output, optimize=True)
+    print(f"wrote {output}")
+    return Path(output)
+
+
+LIVE_LINK_HEAD_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch",
+                          "LeftEyeRoll", "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+
+
+def write_livelink_csv(path: Path, rows: list[tuple[str, dict[str, float]]]) -> None:
+    """A take in Live Link Face's CSV layout: every ARKit column (capitalised), then the head
+    and eye rotations; ``rows`` are (timecode, {column: value}), missing columns are 0."""
+    from blender_prnet.expression_keys import ARKIT_BLENDSHAPES
+
+    columns = [n[0].upper() + n[1:] for n in ARKIT_BLENDSHAPES] + list(LIVE_LINK_HEAD_COLUMNS)
+    lines = [",".join(["Timecode", "BlendShapeCount"] + columns)]
+    for timecode, values in rows:
+        lines.append(",".join([timecode, str(len(columns))]
+                              + [repr(values.get(c, 0.0)) for c in columns]))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
