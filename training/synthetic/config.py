@@ -24,6 +24,9 @@ class SyntheticConfig:
     expression_scale: float = 1.0
     open_mouth_probability: float = 0.35
     neutral_probability: float = 0.1
+    # ICT-FaceKit's local expressions (closed eyes, winks, squints: training.synthetic.
+    # ict_expressions) on top; drawn from their own random stream, so 0 keeps every sample as is.
+    ict_expression_probability: float = 0.0
     # Appearance.
     hair_probability: float = 0.85
     specular_probability: float = 0.6

@@ -42,6 +42,7 @@ def generate_sample(seed: int, config: SyntheticConfig | None = None,
     shape, exp, open_mouth = _sample_coefficients(rng, model, config)
     n = mesh.num_bfm
     verts = model.vertices(shape, exp).astype(np.float64)
+    ict_weights = _ict_expressions(seed, verts, config)
     cavity = mouth_cavity(verts, mesh.slit, depth=rng.uniform(12000.0, 20000.0))
     cap = head_cap(verts, mesh.border, scale=rng.uniform(0.95, 1.05))
     torso = torso_rings(verts, mesh.neck)
@@ -104,10 +105,29 @@ def generate_sample(seed: int, config: SyntheticConfig | None = None,
         "angle_convention": "engine.pose.euler_to_rotation (R = Rz(roll) Ry(yaw) Rx(pitch))",
         "shape_coeffs": shape.round(2).tolist(), "exp_coeffs": exp.round(4).tolist(),
         "open_mouth": bool(open_mouth), "bbox_model_units": [float(v) for v in bbox],
+        **({"ict_expressions": ict_weights} if ict_weights else {}),
         "z_shift": gt.z_shift, "background": bg_kind, "occluders": occluders,
         "degradations": degradations, "supersample": ss, **appearance, **lighting,
     }
     return Sample(image_u8, gt.position_map, gt.landmarks.astype(np.float32), params)
+
+
+def _ict_expressions(seed: int, verts: np.ndarray, config: SyntheticConfig) -> dict:
+    """Add ICT expressions to ``verts`` (in place) with their own random stream; their weights."""
+    if config.ict_expression_probability <= 0:
+        return {}
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x1C7]))
+    if rng.random() >= config.ict_expression_probability:
+        return {}
+    from engine.uv_layout import load_uv_layout
+
+    from .ict_expressions import ict_expression_source, ict_offsets, sample_ict_weights
+
+    source = ict_expression_source()
+    weights = sample_ict_weights(rng, source.names)
+    noneck = load_uv_layout().bfm_vertex_ids
+    verts[noneck] += ict_offsets(source, weights, verts[noneck])
+    return weights
 
 
 def _sample_coefficients(rng: np.random.Generator, model: MorphableModel, config: SyntheticConfig
