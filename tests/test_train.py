@@ -389,3 +389,17 @@ def test_cache_written_at_the_output_size(tmp_path):
     data = CachedDataset(tmp_path).read(0)
     assert data["position_map"].shape == (64, 64, 3)
     assert data["coverage"][0, 0] == 1.0 and data["coverage"][0, 40] == 0.0
+
+
+def test_cache_of_several_folders(tmp_path):
+    first = make_fake_cache(tmp_path / "a", 3)
+    second = make_fake_cache(tmp_path / "b", 2)
+    both = CachedDataset([first, second])
+    assert len(both) == 5
+    np.testing.assert_array_equal(both.read(3)["position_map"], CachedDataset(second).read(0)["position_map"])
+    described = both.describe()
+    assert [part["size"] for part in described["parts"]] == [3, 2]
+    config = tiny_config(tmp_path, **{"data": {"source": "synthetic_cache",
+                                                "path": [str(first), str(second)]},
+                                      "train.steps": 2})
+    assert train(config, progress=False).steps == 2

@@ -8,6 +8,7 @@ import functools
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -136,31 +137,52 @@ def make_synthetic_cache(folder: str | os.PathLike, count: int, base_seed: int =
     return folder
 
 
-class CachedDataset(PositionMapDataset):
-    """A folder of ``NNNNNNNN.npz`` (``position_map``) + ``NNNNNNNN.jpg|png`` (the crop)."""
+def _cache_files(folder: Path) -> tuple[list[Path], dict]:
+    """The samples of one cache folder (sorted) and its manifest."""
+    if not folder.is_dir():
+        raise DatasetError(f"cache folder '{folder}' does not exist; create it with "
+                           f"`prnet-train --make-cache {folder} --count N`")
+    # (dot files are temporaries of an interrupted atomic write)
+    files = sorted(p for p in folder.glob("*.npz") if not p.name.startswith("."))
+    if not files:
+        raise DatasetError(f"cache folder '{folder}' has no .npz samples; create it with "
+                           f"`prnet-train --make-cache {folder} --count N`")
+    manifest = folder / MANIFEST
+    return files, (json.loads(manifest.read_text()) if manifest.is_file() else {})
 
-    def __init__(self, folder: str | os.PathLike, augment_config: AugmentConfig | None = None,
-                 skip_bad: bool = True, sizes: tuple[int, int] | None = None) -> None:
+
+class CachedDataset(PositionMapDataset):
+    """Folders of ``NNNNNNNN.npz`` (``position_map``) + ``NNNNNNNN.jpg|png`` (the crop).
+
+    ``folder`` is one cache folder or a list of them (their samples in order, e.g. a main
+    cache and one rendered with other generator settings).
+    """
+
+    def __init__(self, folder: str | os.PathLike | Sequence[str | os.PathLike],
+                 augment_config: AugmentConfig | None = None, skip_bad: bool = True,
+                 sizes: tuple[int, int] | None = None) -> None:
         super().__init__(augment_config, skip_bad, sizes)
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise DatasetError(f"cache folder '{self.folder}' does not exist; create it with "
-                               f"`prnet-train --make-cache {self.folder} --count N`")
-        # (dot files are temporaries of an interrupted atomic write)
-        self.files = sorted(p for p in self.folder.glob("*.npz") if not p.name.startswith("."))
-        if not self.files:
-            raise DatasetError(f"cache folder '{self.folder}' has no .npz samples; create it with "
-                               f"`prnet-train --make-cache {self.folder} --count N`")
-        manifest = self.folder / MANIFEST
-        self.manifest = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        folders = [folder] if isinstance(folder, (str, os.PathLike)) else list(folder)
+        self.folders = [Path(f) for f in folders]
+        self.folder = self.folders[0]
+        self.files: list[Path] = []
+        self.manifests: list[dict] = []
+        for path in self.folders:
+            files, manifest = _cache_files(path)
+            self.files += files
+            self.manifests.append({**manifest, "size": len(files), "path": str(path)})
+        self.manifest = self.manifests[0]
 
     def __len__(self) -> int:
         return len(self.files)
 
     def describe(self) -> dict:
-        return {"source": "synthetic_cache", "path": str(self.folder), "size": len(self.files),
-                **{k: self.manifest[k] for k in ("base_seed", "seeds", "synthetic", "image_size",
-                                                 "map_size") if k in self.manifest}}
+        parts = [{k: part[k] for k in ("path", "size", "base_seed", "seeds", "synthetic",
+                                       "image_size", "map_size") if k in part}
+                 for part in self.manifests]
+        if len(parts) == 1:
+            return {"source": "synthetic_cache", **parts[0]}
+        return {"source": "synthetic_cache", "size": len(self.files), "parts": parts}
 
     def read(self, index: int) -> dict:
         import cv2

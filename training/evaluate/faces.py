@@ -146,10 +146,12 @@ def synthetic_samples(count: int, base_seed: int = EVAL_BASE_SEED, synthetic_con
 
 def check_seeds_disjoint(provenance: dict, base_seed: int, count: int) -> None:
     """Raise if the synthetic test seeds overlap the training seeds recorded in the weights."""
-    seeds = (provenance or {}).get("data", {}).get("seeds")
-    if not seeds or len(seeds) != 2:
-        return
-    low, high = int(seeds[0]), int(seeds[1])
-    if base_seed <= high and low <= base_seed + count - 1:
-        raise DatasetError(f"synthetic test seeds {base_seed}..{base_seed + count - 1} overlap the "
-                           f"training seeds {low}..{high}; choose another --synthetic-seed")
+    data = (provenance or {}).get("data", {})
+    for part in data.get("parts", [data]):
+        seeds = part.get("seeds")
+        if not seeds or len(seeds) != 2:
+            continue
+        low, high = int(seeds[0]), int(seeds[1])
+        if base_seed <= high and low <= base_seed + count - 1:
+            raise DatasetError(f"synthetic test seeds {base_seed}..{base_seed + count - 1} overlap "
+                               f"the training seeds {low}..{high}; choose another --synthetic-seed")

@@ -29,7 +29,7 @@ class ConfigError(PRNetError):
 @dataclass(frozen=True)
 class DataConfig:
     source: str = "synthetic"           # synthetic | synthetic_cache | 300wlp
-    path: str | None = None             # cache folder or 300W_LP root
+    path: str | list[str] | None = None  # cache folder(s) or 300W_LP root
     subsets: list[str] | None = None    # 300W-LP subsets (default: the eight image folders)
     num_samples: int | None = None      # synthetic: pool size (None: a fresh sample every time)
     base_seed: int = 0                  # synthetic: sample i uses seed base_seed + i
@@ -132,6 +132,9 @@ class TrainConfig:
             raise ConfigError(f"{where}: data.source '{d.source}' is not one of {DATA_SOURCES}")
         if d.source in ("synthetic_cache", "300wlp") and not d.path:
             raise ConfigError(f"{where}: data.source '{d.source}' needs data.path")
+        if not isinstance(d.path, (str, type(None))) and d.source != "synthetic_cache":
+            raise ConfigError(f"{where}: a list of data.path folders needs data.source "
+                              f"'synthetic_cache'")
         if self.loss.error not in ERRORS or self.loss.normalisation not in NORMALISATIONS:
             raise ConfigError(f"{where}: loss.error must be one of {ERRORS} and loss.normalisation "
                               f"one of {NORMALISATIONS}")
@@ -178,7 +181,15 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable JSON config ({exc})") from None
     config = TrainConfig.from_dict(data, where=str(path))
-    if config.data.path and not Path(config.data.path).is_absolute() \
-            and (path.parent / config.data.path).exists() and not Path(config.data.path).exists():
-        config = config.with_overrides(**{"data.path": str(path.parent / config.data.path)})
+    if config.data.path:
+        def beside_config(data_path: str) -> str:
+            if not Path(data_path).is_absolute() and (path.parent / data_path).exists() \
+                    and not Path(data_path).exists():
+                return str(path.parent / data_path)
+            return data_path
+
+        paths = config.data.path
+        resolved = beside_config(paths) if isinstance(paths, str) else [beside_config(p) for p in paths]
+        if resolved != paths:
+            config = config.with_overrides(**{"data.path": resolved})
     return config
