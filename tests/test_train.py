@@ -403,3 +403,20 @@ def test_cache_of_several_folders(tmp_path):
                                                 "path": [str(first), str(second)]},
                                       "train.steps": 2})
     assert train(config, progress=False).steps == 2
+
+
+def test_a_checkpoint_exports_to_weights_mid_run(tmp_path):
+    config = tiny_config(tmp_path, **{"train.steps": 6, "train.checkpoint_every": 3})
+    train(config, progress=False, stop_after=3)
+    out = tmp_path / "mid.safetensors"
+    assert train_main(["--export-checkpoint", str(tmp_path / "run" / "checkpoint.pt"), str(out)]) == 0
+    from engine.weights import load_model, read_weights_info
+
+    info = read_weights_info(out)
+    assert info.provenance["steps"] == 3 and info.provenance["finished"] is False
+    assert info.provenance["planned_steps"] == 6
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    model = load_model(out, device="cpu")
+    for name, tensor in model.state_dict().items():
+        if not name.endswith("num_batches_tracked"):
+            assert torch.allclose(tensor, state[name].float())

@@ -53,6 +53,8 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stop-after", type=int, metavar="STEP",
                         help="stop this session at STEP (checkpoint, no export); resume later")
     parser.add_argument("--no-export", action="store_true", help="do not write weights.safetensors")
+    parser.add_argument("--export-checkpoint", nargs=2, metavar=("CHECKPOINT", "OUT"),
+                        help="write a weights file from a training checkpoint (mid-run) and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     cache = parser.add_argument_group("synthetic cache (instead of training)")
     cache.add_argument("--make-cache", metavar="FOLDER",
@@ -74,6 +76,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     try:
         from .train import load_config, train
 
+        if args.export_checkpoint:
+            from .train.export import export_checkpoint
+
+            print(f"weights: {export_checkpoint(*args.export_checkpoint)}")
+            return 0
         config = load_config(args.config) if args.config else None
         if args.make_cache:
             from .datasets import make_synthetic_cache

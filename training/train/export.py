@@ -56,3 +56,26 @@ def export_weights(model: torch.nn.Module, path: Path, config: TrainConfig, prov
     dtype = getattr(torch, config.train.export_dtype)
     save_weights(model, path, config.model_config, provenance, dtype=dtype)
     return path
+
+
+def export_checkpoint(checkpoint: str | Path, out_path: str | Path) -> Path:
+    """Weights from a training checkpoint mid-run (to evaluate or ship an intermediate state).
+
+    The provenance is the run's, marked with the step reached and ``finished: False``;
+    the data are described by the run's config (``data``), and earlier stages are followed
+    as for a finished run.
+    """
+    from ..checkpoints import load_checkpoint, model_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(state["config"], where=str(checkpoint))
+    model = model_from_checkpoint(checkpoint)
+    steps_per_epoch = max(int(state["step"]) // max(int(state["epoch"]), 1), 1)
+    provenance = run_provenance(config, int(state["step"]), steps_per_epoch,
+                                int(state["counters"]["samples"]), int(state["counters"]["skipped"]),
+                                float(state["wall_time"]), asdict(config.data), None,
+                                machine_info(torch.device("cpu"), 1),
+                                cpu=float(state.get("cpu_time", 0.0)))
+    provenance.update(finished=False, checkpoint=str(checkpoint),
+                      planned_steps=config.train.steps)
+    return export_weights(model, Path(out_path), config, provenance)
