@@ -39,7 +39,7 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def photos_dir() -> Path:
-    return SHARED_ASSETS / "photos"
+    return Path(os.environ["PRNET_ASSETS"]) / "photos"
 
 
 @pytest.fixture(scope="session")
