@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -62,7 +63,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[Failure]]:
     failures: list[Failure] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if os.path.isdir(path):  # False for any error (a name too long, a loop): then a file
             found, problem = _images_in_folder(path)
             paths.extend(found)
             if problem:
@@ -107,13 +108,13 @@ class _Interrupts:
                 signal.signal(signum, handler)
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
+    def deferred(self) -> Iterator[None]:
+        """A signal arriving in this block waits for its end (then :meth:`check` raises)."""
         self._writing = True
         try:
             yield
         finally:
             self._writing = False
-        self.check()
 
     def check(self) -> None:
         if self.signum is not None:
@@ -125,8 +126,11 @@ def _named(name: str, message: str) -> str:
 
 
 def _unexpected(name: str, exc: Exception) -> str:
+    """A bug, not the user's doing: one line (the traceback with PRNET_DEBUG=1)."""
     if is_out_of_memory(exc):
         return str(out_of_memory(name))
+    if os.environ.get("PRNET_DEBUG"):
+        traceback.print_exc()
     detail = (str(exc).splitlines() or [""])[0][:160]
     return (f"{name}: internal error ({type(exc).__name__}: {detail}); please report it "
             f"with this image")
@@ -138,7 +142,7 @@ def run_reconstruct(args, items: Sequence[tuple[str, object]], make_reconstructo
     from tqdm import tqdm
 
     from .export import check_formats, export_result
-    from .fileio import prepare_folder
+    from .fileio import clean_folder, prepare_folder
 
     run_start = time.time()
     interrupts = _Interrupts()
@@ -151,10 +155,10 @@ def run_reconstruct(args, items: Sequence[tuple[str, object]], make_reconstructo
         try:
             formats = check_formats(args.formats)
             prepare_folder(args.output)
+            clean_folder(args.output, stale_before=run_start)  # what killed runs left
             reconstructor = make_reconstructor(args)
             for name, image in tqdm(items, desc="reconstructing", unit="image",
                                     disable=not show_bar, file=sys.stderr):
-                interrupts.check()
                 ok = True
                 try:
                     if all_faces:
@@ -162,13 +166,13 @@ def run_reconstruct(args, items: Sequence[tuple[str, object]], make_reconstructo
                     else:
                         results = [reconstructor.reconstruct(image, bbox=getattr(args, "bbox", None))]
                     stem = Path(name).stem
-                    for index, result in enumerate(results):
-                        face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
-                        with interrupts.writing():
+                    with interrupts.deferred():  # no face cut in half, the counts stay true
+                        for index, result in enumerate(results):
+                            face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
                             export_result(result, args.output, unique_stem(face_stem, used),
                                           formats, stale_before=run_start)
                             written += 1
-                    done += 1
+                        done += 1
                 except PRNetError as exc:
                     failures.append((name, _named(name, str(exc))))
                     ok = False
@@ -177,6 +181,7 @@ def run_reconstruct(args, items: Sequence[tuple[str, object]], make_reconstructo
                     ok = False
                 if show_bar:
                     tqdm.write(f"{'ok' if ok else 'FAILED'}: {name}", file=sys.stderr)
+                interrupts.check()
         except BatchInterrupted:
             pass
         except PRNetError as exc:  # the setup failed: nothing was attempted

@@ -101,12 +101,12 @@ def write_file_group(files: Mapping[str | os.PathLike, bytes],
         raise ValueError(f"a file group lives in one folder, got {sorted(map(str, folders))}")
     folder = prepare_folder(folders.pop())
     for path in paths:
-        if path.is_dir() and not path.is_symlink():
+        if os.path.isdir(path) and not os.path.islink(path):
             raise OutputError(f"{path}: a folder is in the way of this output file; "
                               f"remove or rename it, or choose another output folder")
     with _folder_lock(folder) as locked:
         try:
-            clean_folder(folder, PROCESS_START if stale_before is None else stale_before, locked)
+            _clean(folder, PROCESS_START if stale_before is None else stale_before, locked)
             _publish(folder, paths)
         except OSError as exc:
             raise OutputError(describe_write_error(exc, folder, _failed_file(exc, paths))) from None
@@ -158,11 +158,21 @@ def _roll_back(folder: Path, entries: list[dict]) -> None:
             os.unlink(staged)
 
 
-def clean_folder(folder: str | os.PathLike, stale_before: float, locked: bool = False) -> None:
-    """Roll back the journals killed writers left in ``folder`` and remove our temporary files
-    older than ``stale_before``. With ``locked`` (the caller holds the folder's lock) every
-    journal is a dead writer's, whatever its age."""
+def clean_folder(folder: str | os.PathLike, stale_before: float | None = None) -> None:
+    """Roll back the file groups killed writers left half-published in ``folder`` and remove
+    our temporary files older than ``stale_before`` (default: this process's start).
+    Raises :class:`OutputError`."""
     folder = Path(folder)
+    with _folder_lock(folder) as locked:
+        try:
+            _clean(folder, PROCESS_START if stale_before is None else stale_before, locked)
+        except OSError as exc:
+            raise OutputError(describe_write_error(exc, folder)) from None
+
+
+def _clean(folder: Path, stale_before: float, locked: bool) -> None:
+    """:func:`clean_folder` inside the lock. With ``locked`` (the lock is really held) every
+    journal is a dead writer's, whatever its age."""
     with os.scandir(folder) as listing:
         hidden = [(e.name, e.stat(follow_symlinks=False).st_mtime) for e in listing
                   if e.name.startswith(".") and e.is_file(follow_symlinks=False)]
@@ -188,6 +198,9 @@ def _write_new(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(handle, view):]
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)  # os.write does not say which file
+        raise
     finally:
         os.close(handle)
 

@@ -53,7 +53,8 @@ def file_steps(on_step: Callable[[int, str], None]) -> Iterator[list[str]]:
     """Call ``on_step(k, name)`` before every file-changing primitive (k counts from 0).
 
     The primitives are os.replace/rename/unlink/remove/rmdir/mkdir/write/fsync, and os.open and
-    io.open (named "io.open") for writing. ``on_step`` may raise (a failure at step k) or exit (a kill at step k).
+    io.open (named "io.open") for writing. ``on_step`` may raise (a failure at step k) or exit
+    (a kill at step k).
     """
     names: list[str] = []
     originals: dict[tuple[object, str], object] = {}

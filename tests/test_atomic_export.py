@@ -36,14 +36,20 @@ def faces(tmp_path_factory):
     return old, new, old_files, new_files
 
 
-def count_steps(folder, result) -> int:
+def folder_with(path, old_result, with_old_face: bool):
+    """A new folder, holding the old face or empty."""
+    path.mkdir()
+    if with_old_face:
+        export_result(old_result, path, "face")
+    return path
+
+
+def count_steps(tmp_path, old_result, new_result, with_old_face: bool) -> int:
+    """How many file-changing steps writing the new face takes."""
+    folder = folder_with(tmp_path / "probe", old_result, with_old_face)
     with file_steps(lambda k, name: None) as names:
-        export_result(result, folder, "face")
+        export_result(new_result, folder, "face")
     return len(names)
-
-
-def prepare(folder, old_result) -> None:
-    export_result(old_result, folder, "face")
 
 
 def next_write(folder, **kwargs) -> None:
@@ -58,18 +64,12 @@ def face_files(folder) -> dict[str, bytes]:
 @pytest.mark.parametrize("with_old_face", [True, False], ids=["over-old-face", "new-folder"])
 def test_failure_at_every_step_leaves_old_face_or_new_face(tmp_path, faces, with_old_face):
     old, new, old_files, new_files = faces
-    probe = tmp_path / "probe"
-    if with_old_face:
-        prepare(probe, old)
-    steps = count_steps(probe, new)
+    steps = count_steps(tmp_path, old, new, with_old_face)
     assert steps >= 6  # one per file at least
     before = old_files if with_old_face else {}
     outcomes = []
     for k in range(steps):
-        folder = tmp_path / f"step{k}"
-        folder.mkdir()
-        if with_old_face:
-            prepare(folder, old)
+        folder = folder_with(tmp_path / f"step{k}", old, with_old_face)
 
         def fail_at_k(index, name, k=k):
             if index == k:
@@ -95,16 +95,10 @@ def test_failure_at_every_step_leaves_old_face_or_new_face(tmp_path, faces, with
 @pytest.mark.parametrize("with_old_face", [True, False], ids=["over-old-face", "new-folder"])
 def test_kill_at_every_step_is_recovered_by_the_next_write(tmp_path, faces, with_old_face):
     old, new, old_files, new_files = faces
-    probe = tmp_path / "probe"
-    if with_old_face:
-        prepare(probe, old)
-    steps = count_steps(probe, new)
+    steps = count_steps(tmp_path, old, new, with_old_face)
     folders = []
     for k in range(steps + 1):  # k == steps: the child finishes
-        folder = tmp_path / f"kill{k}"
-        folder.mkdir()
-        if with_old_face:
-            prepare(folder, old)
+        folder = folder_with(tmp_path / f"kill{k}", old, with_old_face)
 
         def body(k=k):
             def die_at_k(index, name):

