@@ -261,14 +261,14 @@ def _blocking_file(folder: Path) -> Path:
     """The nearest existing ancestor of ``folder`` (or itself) that is not a folder."""
     for candidate in [folder, *folder.parents]:
         if os.path.lexists(candidate):
-            return candidate if not candidate.is_dir() else folder
+            return candidate if not os.path.isdir(candidate) else folder
     return folder
 
 
 def describe_write_error(exc: OSError, folder: Path, file: Path | None = None) -> str:
     """One line naming the output folder (or file) and the fix, without the raw OSError text."""
     code = exc.errno
-    if code in (errno.EEXIST, errno.ENOTDIR) or (folder.exists() and not folder.is_dir()):
+    if code in (errno.EEXIST, errno.ENOTDIR) or (os.path.exists(folder) and not os.path.isdir(folder)):
         return (f"{_blocking_file(folder)}: is a file, not a folder; choose a folder for the "
                 f"outputs (or move the file away)")
     if code in (errno.EACCES, errno.EPERM):
