@@ -24,9 +24,8 @@ from bench_engine import machine  # noqa: E402
 from bench_network import best_time  # noqa: E402
 
 from engine.assets import ENV_VAR  # noqa: E402
-from engine.cli import IMAGE_SUFFIXES  # noqa: E402
 from engine.detect import FAST_SIDE, choose_detector, detect_faces, shrink  # noqa: E402
-from engine.image_io import load_image  # noqa: E402
+from engine.image_io import IMAGE_SUFFIXES, load_image  # noqa: E402
 from engine.reconstructor import Reconstructor  # noqa: E402
 
 SHARED_ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"

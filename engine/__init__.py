@@ -8,10 +8,11 @@ Heavy modules (torch) load on first use, so ``import engine`` stays cheap.
 
 from __future__ import annotations
 
-from .errors import AssetError, ImageError, NoFaceError, PRNetError, WeightsError
+from .errors import (AssetError, BoxError, ImageError, NoFaceError, OutOfMemoryError, OutputError,
+                     PRNetError, SettingsError, WeightsError)
 
-__all__ = ["AssetError", "ImageError", "NoFaceError", "PRNetError", "Reconstructor",
-           "ReconstructionResult", "WeightsError"]
+__all__ = ["AssetError", "BoxError", "ImageError", "NoFaceError", "OutOfMemoryError", "OutputError",
+           "PRNetError", "Reconstructor", "ReconstructionResult", "SettingsError", "WeightsError"]
 
 
 def __getattr__(name: str):

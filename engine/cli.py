@@ -9,17 +9,17 @@
     prnet info
 
 Errors are one line (no traceback); the exit code is 0 when everything worked,
-1 when any image or the setup failed, 2 for a wrong command line.
+1 when any image or the setup failed, 2 for a wrong command line, 128 + N when signal N
+(SIGINT, SIGTERM) stopped a batch (after its summary; see :mod:`engine.batch`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from .errors import NoFaceError, PRNetError
+from .errors import PRNetError
 
 # The CLI's way to give a face box, added to "no face found" errors.
 BBOX_HINT = "pass the face box with --bbox X0 Y0 X1 Y1 if there is one"
@@ -29,30 +29,6 @@ DETECTOR_HELP = ("face detector: auto = FaceBoxes when its weights are found (pr
 
 def _error(message: str) -> None:
     print(f"prnet: error: {message}", file=sys.stderr)
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """Files as given; folders expand to the images directly inside them (sorted)."""
-    from .image_io import IMAGE_SUFFIXES
-
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            paths.append(path)
-    return paths
-
-
-def _unique_stem(stem: str, used: set[str]) -> str:
-    candidate, n = stem, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{stem}_{n}"
-    used.add(candidate)
-    return candidate
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -104,60 +80,6 @@ def _make_reconstructor(args: argparse.Namespace):
                          assets_dir=args.assets, expressions=args.expressions)
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    from .export import FORMATS
-
-    formats = tuple(f.strip() for f in text.split(",") if f.strip())
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise PRNetError(f"--formats {text!r}: choose from {','.join(FORMATS)}")
-    return formats
-
-
-def run_reconstruct(args: argparse.Namespace, items: Sequence[tuple[str, object]]) -> int:
-    """Reconstruct each (name, image) and export it; go on past failures; report at the end."""
-    from tqdm import tqdm
-
-    from .export import export_result
-
-    formats = _formats(args.formats)
-    reconstructor = _make_reconstructor(args)
-    choice = reconstructor.detector_choice
-    if getattr(args, "bbox", None) is None:
-        print(f"prnet: face detector: {choice.name}" + (f" ({choice.note})" if choice.note else ""),
-              file=sys.stderr)
-    used: set[str] = set()
-    failures: list[tuple[str, str]] = []
-    written = 0
-    show_bar = len(items) > 1
-    for name, image in tqdm(items, desc="reconstructing", unit="image", disable=not show_bar,
-                            file=sys.stderr):
-        try:
-            if getattr(args, "all_faces", False) and args.bbox is None:
-                results = reconstructor.reconstruct_all(image)
-            else:
-                results = [reconstructor.reconstruct(image, bbox=getattr(args, "bbox", None))]
-            stem = Path(name).stem
-            for index, result in enumerate(results):
-                face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
-                export_result(result, args.output, _unique_stem(face_stem, used), formats)
-                written += 1
-        except NoFaceError as exc:
-            failures.append((name, str(exc.with_hint(BBOX_HINT))))
-        except PRNetError as exc:
-            failures.append((name, str(exc)))
-        except (OSError, MemoryError) as exc:
-            failures.append((name, f"{name}: {exc.__class__.__name__}: {exc}"))
-        if show_bar:
-            tqdm.write(f"{'FAILED' if failures and failures[-1][0] == name else 'ok'}: {name}",
-                       file=sys.stderr)
-    ok = len(items) - len(failures)
-    print(f"{ok} of {len(items)} image(s) reconstructed, {written} face(s) written to {args.output}")
-    for _, message in failures:
-        print(f"  failed: {message}", file=sys.stderr)
-    return 1 if failures else 0
-
-
 def _demo_image():
     try:
         from skimage import data
@@ -186,18 +108,41 @@ def _info(args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def _protect_box_numbers(argv: list[str]) -> list[str]:
+    """argparse takes "-1e9" or "-inf" after --bbox for an option; with a leading space it is
+    read as the number it is."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--bbox":
+            for j in range(i + 1, min(i + 5, len(argv))):
+                if argv[j].startswith("-"):
+                    try:
+                        float(argv[j])
+                    except ValueError:
+                        continue
+                    argv[j] = " " + argv[j]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .batch import expand_inputs, run_reconstruct
+
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_protect_box_numbers(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "reconstruct":
-            items = [(str(p), str(p)) for p in expand_inputs(args.images)]
-            if not items:
-                raise PRNetError(f"no images found in {' '.join(args.images)}")
-            return run_reconstruct(args, items)
+            paths, folder_failures = expand_inputs(args.images)
+            if not paths:
+                for _, message in folder_failures:
+                    _error(message)
+                if not folder_failures:
+                    _error(f"no images found in {' '.join(args.images)}")
+                return 1
+            return run_reconstruct(args, [(str(p), str(p)) for p in paths], _make_reconstructor,
+                                   folder_failures, BBOX_HINT)
         if args.command == "demo":
             args.bbox = None
-            return run_reconstruct(args, [("astronaut.png", _demo_image())])
+            return run_reconstruct(args, [("astronaut.png", _demo_image())], _make_reconstructor)
         if args.command == "convert-tf":
             from .convert import convert_tf_checkpoint
 

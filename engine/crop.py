@@ -29,15 +29,72 @@ def crop_matrix(bbox: tuple[float, float, float, float], size: int = CROP_SIZE,
                      [0.0, 0.0, 1.0]])
 
 
+# Shrinking by more than 2x aliases: the source is low-passed first with a Gaussian of sigma
+# ANTIALIAS_SIGMA / scale (source pixels), as an area filter would. Past AREA_REDUCE_BELOW
+# (8x) an integer area reduction does most of that first, so the blur stays small.
+ANTIALIAS_SIGMA = 0.3
+AREA_REDUCE_BELOW = 0.25
+
+
+def _blur_margin(sigma: float) -> int:
+    """Pixels beyond the crop that a Gaussian of ``sigma`` (OpenCV's 8-bit kernel) and the
+    bilinear warp read."""
+    return int(np.ceil(3.0 * sigma)) + 2 if sigma > 0 else 2
+
+
+def _needed_region(matrix: np.ndarray, size: int, margin: float, width: int, height: int
+                   ) -> tuple[int, int, int, int]:
+    """The photo's pixel window (x0, y0, x1, y1) under the crop, grown by ``margin``, clipped."""
+    inverse = np.linalg.inv(matrix)
+    corners = np.array([[-1.0, -1.0], [size, -1.0], [-1.0, size], [size, size]])
+    source = corners @ inverse[:2, :2].T + inverse[:2, 2]
+    x0 = int(np.clip(np.floor(source[:, 0].min() - margin), 0, width))
+    y0 = int(np.clip(np.floor(source[:, 1].min() - margin), 0, height))
+    x1 = int(np.clip(np.ceil(source[:, 0].max() + margin) + 1, 0, width))
+    y1 = int(np.clip(np.ceil(source[:, 1].max() + margin) + 1, 0, height))
+    return x0, y0, x1, y1
+
+
+def _whole_cells(start: int, stop: int, factor: int, limit: int) -> tuple[int, int]:
+    """Grow (or, at the photo's edge, trim) [start, stop) to whole cells of ``factor`` pixels."""
+    cells = -(-(stop - start) // factor)
+    if start + cells * factor > limit:
+        cells = (limit - start) // factor
+    return start, start + cells * factor
+
+
 def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """Resample ``image`` (H, W, C) into the crop with bilinear interpolation, zeros outside."""
+    """Resample ``image`` (H, W, C) into the crop with bilinear interpolation, zeros outside.
+
+    Only the photo's region under the crop is read: it is cut out (a view) with the margin the
+    filters need, low-passed when the crop shrinks it, and warped once. Up to 8x shrinking
+    this equals blurring the whole photo first; memory and time follow the crop, not the photo.
+    """
+    height, width = image.shape[:2]
     scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
-    source = image
-    # Shrinking by much more than 2x aliases; pre-blur the source like an area filter would.
-    if scale < 0.5:
-        sigma = 0.5 / scale * 0.6
-        source = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
-    return cv2.warpAffine(source, matrix[:2], (size, size), flags=cv2.INTER_LINEAR,
+    factor = max(1, int(AREA_REDUCE_BELOW / scale)) if scale > 0 else 1
+    sigma = ANTIALIAS_SIGMA / scale if scale < 0.5 else 0.0
+    x0, y0, x1, y1 = _needed_region(matrix, size, _blur_margin(sigma), width, height)
+    if factor > 1 and min(x1 - x0, y1 - y0) >= factor:
+        # Area-average factor x factor cells; the Gaussian then supplies the remaining variance.
+        residual = max(sigma ** 2 - (factor ** 2 - 1) / 12.0, 0.0) ** 0.5 / factor
+        margin = factor * _blur_margin(residual)
+        x0, y0, x1, y1 = _needed_region(matrix, size, margin, width, height)
+        x0, x1 = _whole_cells(x0, x1, factor, width)
+        y0, y1 = _whole_cells(y0, y1, factor, height)
+        region = cv2.resize(image[y0:y1, x0:x1], ((x1 - x0) // factor, (y1 - y0) // factor),
+                            interpolation=cv2.INTER_AREA)
+        sigma, offset = residual, (factor - 1) / 2.0
+    else:
+        factor, offset, region = 1, 0.0, image[y0:y1, x0:x1]
+    channels = image.shape[2:] if image.ndim == 3 else ()
+    if region.size == 0:
+        return np.zeros((size, size, *channels), dtype=image.dtype)
+    if sigma > 0:
+        region = cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    # Region pixel (u, v) is photo pixel (x0 + factor * u + offset, y0 + factor * v + offset).
+    to_photo = np.array([[factor, 0.0, x0 + offset], [0.0, factor, y0 + offset], [0.0, 0.0, 1.0]])
+    return cv2.warpAffine(region, (matrix @ to_photo)[:2], (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

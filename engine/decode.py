@@ -83,7 +83,7 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
         vertices, welded = weld_closed_lips(vertices, landmarks, layout)
     else:
         vertices = flat[grid_flat].astype(np.float64)
-    colors = sample_bilinear(image.astype(np.float32), vertices[:, :2]) / 255.0
+    colors = sample_bilinear(image, vertices[:, :2]) / 255.0  # uint8 in: no float copy of the photo
 
     pose = estimate_pose(dense, layout.canonical_vertices)
     depth = depth_map(vertices, triangles, width, height)

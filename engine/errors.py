@@ -19,6 +19,10 @@ class ImageError(PRNetError):
     """An input image cannot be read or used."""
 
 
+class BoxError(PRNetError):
+    """A face box is not usable for its image (not finite, empty, off the image or far too large)."""
+
+
 class NoFaceError(PRNetError):
     """No face was found in an image (or not the one asked for).
 
@@ -42,3 +46,30 @@ class NoFaceError(PRNetError):
 
 class DeviceError(PRNetError):
     """The requested compute device does not exist on this machine."""
+
+
+class SettingsError(PRNetError):
+    """An argument of the API or an option of the command line has a value it cannot take."""
+
+
+class OutputError(PRNetError):
+    """An output cannot be written (not a folder, no permission, disk full, file-size limit)."""
+
+
+class OutOfMemoryError(PRNetError):
+    """An image needs more memory than the process can get."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure of Python/numpy, OpenCV (cv2.error) or torch
+    (RuntimeError): the last two say so only in their message."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, Exception) and any(
+        marker in str(exc) for marker in ("Insufficient memory", "Failed to allocate",
+                                          "can't allocate memory", "not enough memory")))
+
+
+def out_of_memory(name: str, width: int = 0, height: int = 0) -> OutOfMemoryError:
+    """The one message for an image that did not fit in memory."""
+    size = f" {width}x{height}" if width and height else ""
+    return OutOfMemoryError(f"{name}: not enough memory for this{size} image; downscale it "
+                            f"(e.g. to 4000 pixels on its longer side) or free some memory")

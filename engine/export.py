@@ -4,23 +4,28 @@ Mesh files use a y-up frame (x right, y up, z towards the viewer; the image's
 pixel units, y negated) so that OBJ/PLY viewers open the face upright, looking at
 the viewer. The JSON and NPZ keep the image frame (x right, y down) in pixels.
 
-Every call writes all its files or none: each goes to a temporary name first and
-all are moved into place only when every one was written.
+A face's files appear as a unit (:func:`engine.fileio.write_file_group`): they are written
+under hidden temporary names, a journal lists them, the old face's files (if any) are moved
+aside, the new ones into place, and deleting the journal commits. A failure before the commit
+puts the old face back; a killed run's journal is rolled back by the next export into the
+folder, which also removes our temporary files older than its run. Files of formats not
+written this time are left as they are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
 
-from .fileio import atomic_path
+from .errors import SettingsError
+from .fileio import write_file_group
 from .result import ReconstructionResult
 
 FORMATS = ("obj", "ply", "npz", "json")
@@ -145,13 +150,37 @@ def output_paths(out_dir: str | os.PathLike, stem: str, formats=FORMATS) -> dict
     return paths
 
 
+def check_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """``formats`` as a tuple: an iterable of names or one comma-separated string."""
+    names = formats.split(",") if isinstance(formats, str) else list(formats)
+    chosen = tuple(str(f).strip() for f in names if str(f).strip())
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise SettingsError(f"export formats {','.join(map(str, names))!r}: choose one or more "
+                            f"of {','.join(FORMATS)}")
+    return chosen
+
+
+def check_stem(stem: str) -> str:
+    """A file-name stem: not empty, no folder separators, not '.' or '..'."""
+    text = str(stem)
+    if not text or text in (".", "..") or any(c in text for c in "/\\\0"):
+        raise SettingsError(f"output name {text!r} must be a plain file name (no folders); "
+                            f"pass a name like 'face'")
+    return text
+
+
 def export_result(result: ReconstructionResult, out_dir: str | os.PathLike, stem: str,
-                  formats=FORMATS) -> dict[str, Path]:
-    """Write the chosen formats for one face; all files appear together or not at all."""
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ValueError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
-    paths = output_paths(out_dir, stem, formats)
+                  formats: str | Iterable[str] = FORMATS,
+                  stale_before: float | None = None) -> dict[str, Path]:
+    """Write the chosen formats for one face into ``out_dir``; all files appear together or none.
+
+    ``stale_before``: our temporary files in ``out_dir`` older than this (seconds since the
+    epoch; default: this process's start) are removed first. Raises
+    :class:`engine.errors.OutputError` when the folder cannot take the files.
+    """
+    formats = check_formats(formats)
+    paths = output_paths(out_dir, check_stem(stem), formats)
     payload: dict[str, bytes] = {}
     if "obj" in formats:
         payload["png"] = png_bytes(result.texture)
@@ -163,9 +192,5 @@ def export_result(result: ReconstructionResult, out_dir: str | os.PathLike, stem
         payload["npz"] = npz_bytes(result)
     if "json" in formats:
         payload["json"] = landmarks_json(result).encode()
-    with contextlib.ExitStack() as stack:
-        # Every file is staged under a temporary name; leaving the stack renames all of them.
-        for key, data in payload.items():
-            temp = stack.enter_context(atomic_path(paths[key]))
-            temp.write_bytes(data)
+    write_file_group({paths[key]: data for key, data in payload.items()}, stale_before)
     return paths

@@ -17,25 +17,72 @@ def face_window(points: np.ndarray, width: int, height: int, margin: int = 2) ->
     return x0, y0, x1, y1
 
 
+# The rasteriser holds some 60 bytes per candidate pixel (a pixel of a triangle's bounding
+# box row) while it runs: the depth map of a large face is rasterised in bands of rows holding
+# about this many candidates each, whatever the face's size or folds.
+RASTER_BAND_CANDIDATES = 1 << 20
+
+
+def _raster_bands(top_y: np.ndarray, bottom_y: np.ndarray, widths: np.ndarray, y0: int, y1: int,
+                  row_width: int) -> list[tuple[int, int]]:
+    """Split rows [y0, y1) into bands of at most RASTER_BAND_CANDIDATES candidate pixels."""
+    first = np.clip(np.ceil(top_y), y0, y1).astype(np.int64) - y0
+    last = np.clip(np.floor(bottom_y) + 1, y0, y1).astype(np.int64) - y0
+    rows = y1 - y0 + 1
+    change = (np.bincount(first, weights=widths, minlength=rows)
+              - np.bincount(last, weights=widths, minlength=rows))
+    cost = np.cumsum(np.cumsum(change)[:-1] + row_width)
+    bands, start, spent = [], 0, 0.0
+    while start < y1 - y0:
+        stop = max(start + 1, int(np.searchsorted(cost, spent + RASTER_BAND_CANDIDATES, "right")))
+        bands.append((y0 + start, y0 + stop))
+        spent, start = cost[stop - 1], stop
+    return bands
+
+
 def depth_map(vertices: np.ndarray, triangles: np.ndarray, width: int, height: int) -> np.ndarray:
     """(H, W) float32 z of the nearest surface at each pixel, NaN where the face is not."""
     depth = np.full((height, width), np.nan, dtype=np.float32)
     x0, y0, x1, y1 = face_window(vertices, width, height)
     if x1 <= x0 or y1 <= y0:
         return depth
-    shifted = vertices - np.array([x0, y0, 0.0])
-    raster = rasterize(shifted, triangles, y1 - y0, x1 - x0)
-    depth[y0:y1, x0:x1] = raster.depth
+    if (x1 - x0) * (y1 - y0) * 4 <= RASTER_BAND_CANDIDATES:  # a usual face: one pass
+        bands = [(y0, y1)]
+        top_y = bottom_y = None
+    else:
+        ax, bx, cx = (vertices[triangles[:, k], 0] for k in range(3))
+        ay, by, cy = (vertices[triangles[:, k], 1] for k in range(3))
+        top_y, bottom_y = np.minimum(np.minimum(ay, by), cy), np.maximum(np.maximum(ay, by), cy)
+        with np.errstate(invalid="ignore"):
+            widths = np.nan_to_num(np.clip(np.ceil(np.maximum(np.maximum(ax, bx), cx))
+                                           - np.floor(np.minimum(np.minimum(ax, bx), cx)) + 1,
+                                           0, x1 - x0))
+        top_y, bottom_y = np.nan_to_num(top_y, nan=np.inf), np.nan_to_num(bottom_y, nan=-np.inf)
+        bands = _raster_bands(top_y, bottom_y, widths, y0, y1, x1 - x0)
+    for top, bottom in bands:
+        band = triangles if top_y is None else triangles[(bottom_y >= top - 1) & (top_y <= bottom)]
+        if len(band):
+            raster = rasterize(vertices - np.array([x0, top, 0.0]), band, bottom - top, x1 - x0)
+            depth[top:bottom, x0:x1] = raster.depth
+            del raster
     return depth
 
 
 def sample_texture(image: np.ndarray, position_map: np.ndarray, size: int) -> np.ndarray:
-    """Colour of the photo at each texel's projected position -> (size, size, 3) uint8."""
+    """Colour of the photo at each texel's projected position -> (size, size, 3) uint8.
+
+    Reads only the photo's window under the texels (a view, no copy); outside the photo the
+    nearest edge pixel is repeated, as if the whole photo were sampled.
+    """
     positions = position_map if position_map.shape[0] == size else cv2.resize(
         position_map.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-    map_x = np.ascontiguousarray(positions[:, :, 0], dtype=np.float32)
-    map_y = np.ascontiguousarray(positions[:, :, 1], dtype=np.float32)
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR,
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = face_window(positions.reshape(-1, positions.shape[-1]), width, height)
+    x0, y0 = min(x0, width - 1), min(y0, height - 1)
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    map_x = np.ascontiguousarray(positions[:, :, 0] - x0, dtype=np.float32)
+    map_y = np.ascontiguousarray(positions[:, :, 1] - y0, dtype=np.float32)
+    return cv2.remap(image[y0:y1, x0:x1], map_x, map_y, interpolation=cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

