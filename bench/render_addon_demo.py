@@ -43,7 +43,7 @@ def main() -> int:
     import addon_utils
     from PIL import Image, ImageDraw
 
-    from engine.reconstructor import Reconstructor, default_weights_path
+    from engine.reconstructor import default_weights_path
 
     work = Path(tempfile.mkdtemp(prefix="prnet_demo_"))
     photo_label = Path(args.photo).name if args.photo else "astronaut (public domain)"
@@ -70,7 +70,7 @@ def main() -> int:
                                                     texture_size='1024')
 
     if standin:
-        with H.mean_face_network(Reconstructor):
+        with H.mean_face_network():
             run()
     else:
         run()

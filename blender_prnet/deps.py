@@ -74,10 +74,6 @@ def deactivate_paths() -> None:
             sys.path.remove(path)
 
 
-def added_paths() -> list[str]:
-    return list(_added_paths)
-
-
 # --------------------------------------------------------------------------- engine import
 
 def engine_package() -> str:

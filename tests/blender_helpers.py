@@ -68,19 +68,25 @@ def mean_face_crop_map(assets_dir: str | None = None, yaw_degrees: float = 0.0) 
 
 
 @contextlib.contextmanager
-def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
-    """Make ``reconstructor_class`` predict the mean face for every crop (see above)."""
-    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
-    original = reconstructor_class.predict_position_maps
+def mean_face_network(yaw_degrees: float = 0.0):
+    """Make the network predict the mean face for every crop (see above).
 
-    def predict(self, crops):
+    Patches ``engine.predict.run_network``, the one place every reconstruction's crops
+    go through the network (both passes of the two-pass crop, and the flipped crop).
+    """
+    from engine import predict
+
+    crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
+    original = predict.run_network
+
+    def run_network(model, crops):
         return np.repeat(crop_map[None], len(crops), axis=0)
 
-    reconstructor_class.predict_position_maps = predict
+    predict.run_network = run_network
     try:
         yield
     finally:
-        reconstructor_class.predict_position_maps = original
+        predict.run_network = original
 
 
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",

@@ -57,7 +57,8 @@ def run_blender(script: str, tmp_path: Path, *args: str, timeout: int = 300) -> 
 def test_zip_is_self_contained_and_reproducible(built_zip, tmp_path):
     names = zipfile.ZipFile(built_zip).namelist()
     assert built_zip.name == "prnet_face-0.1.0.zip"
-    assert {"blender_manifest.toml", "__init__.py", "operators.py", "presets/rigify_face.json",
+    assert {"blender_manifest.toml", "__init__.py", "operators/import_photo.py",
+            "operators/bind_face.py", "skin_weights.py", "docs/blender.md", "presets/rigify_face.json",
             "presets/generic_68.json", "_vendor/__init__.py", "_vendor/engine/__init__.py",
             "_vendor/engine/reconstructor.py", "_vendor/engine/models/resfcn256.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".npy", ".mat",
@@ -111,7 +112,7 @@ prefs = bpy.context.preferences.addons[module].preferences
 prefs.weights_path = weights
 prefs.device = "cpu"
 out["status"] = {i.name: i.ok for i in package.status_cache.status(force=True)}
-out["site_packages"] = package.preferences.site_packages_dir()
+out["site_packages"] = package.settings.site_packages_dir()
 result = bpy.ops.prnet.reconstruct_from_photo(
     'EXEC_DEFAULT', filepath=photo, texture_size="256", landmarks="EMPTIES")
 face = bpy.context.view_layer.objects.active
