@@ -36,6 +36,7 @@ class BindReport:
     rest_bone: str
     jaw_bone: str
     seconds: float
+    left_out: list[str]  # deform bones not at rest in the pose bound in (they would deform it)
 
 
 def deform_bone_for(armature, name: str) -> str | None:
@@ -70,6 +71,24 @@ def preset_landmarks(armature) -> dict[str, set[int]]:
     return mapped
 
 
+def bones_off_rest(armature, tolerance: float) -> set[str]:
+    """Deform bones whose current pose is not their rest position (head or tail moved).
+
+    Binding assumes the pose it is done in is the neutral one. Rigify's skin chains
+    can leave a few end bones off their rest position in the neutral pose; weighting
+    them would deform the face before anything is animated.
+    """
+    off = set()
+    for bone in armature.data.bones:
+        if not bone.use_deform:
+            continue
+        pose = armature.pose.bones[bone.name]
+        if (max((pose.head - bone.head_local).length, (pose.tail - bone.tail_local).length)
+                > tolerance):
+            off.add(bone.name)
+    return off
+
+
 def check_bindable(face, armature) -> None:
     if is_rigify_metarig(armature):
         raise RigError(f"'{armature.name}' is a Rigify metarig, which deforms nothing: press "
@@ -91,10 +110,15 @@ def bind_face(context, face, armature, rest_bone: str = "", jaw_bone: str = "") 
     rest = find_region_bone(armature, rest_bone, REST_BONE_NAMES, "Rest Bone")
     jaw = find_region_bone(armature, jaw_bone, JAW_BONE_NAMES, "Jaw Bone")
     matrix = armature.matrix_world
+    context.view_layer.update()
+    scale = max(sum(matrix.to_scale()) / 3.0, 1e-9)
+    left_out = bones_off_rest(armature, ON_LANDMARK_SHARE * size / scale) - {rest, jaw}
     segments = {b.name: (np.array(matrix @ b.head_local), np.array(matrix @ b.tail_local))
                 for b in armature.data.bones if b.use_deform and b.name not in (rest, jaw)}
     anchors = skin_weights.anchor_landmarks(segments, landmarks, preset_landmarks(armature),
                                             ON_LANDMARK_SHARE * size)
+    left_out = sorted(left_out & set(anchors))
+    anchors = {name: found for name, found in anchors.items() if name not in left_out}
     if not anchors:
         raise RigError(f"no deform bone of '{armature.name}' sits on '{face.name}''s landmarks: "
                        "snap the rig onto the face first (Snap Bones, or Add Landmark Rig)")
@@ -115,7 +139,8 @@ def bind_face(context, face, armature, rest_bone: str = "", jaw_bone: str = "") 
     parent_keeping_transform(face, armature)
     context.view_layer.update()
     weighted = float((weights.sum(axis=1) > 0.5).mean())
-    return BindReport(len(names), weighted, rest or "", jaw or "", time.perf_counter() - start)
+    return BindReport(len(names), weighted, rest or "", jaw or "", time.perf_counter() - start,
+                      left_out)
 
 
 def write_vertex_groups(face, armature, names: list[str], weights: np.ndarray) -> None:

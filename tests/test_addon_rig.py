@@ -250,6 +250,16 @@ def _check_weights(face) -> None:
     assert counts.max() <= 4
 
 
+def _check_neutral_pose_keeps_the_face(face) -> np.ndarray:
+    """Bound but not posed, the face is where it was (no bone off its rest position weighted)."""
+    from blender_prnet.rig_faces import vertices_world
+
+    bpy.context.view_layer.update()
+    posed = evaluated_vertices(face)
+    assert np.linalg.norm(posed - vertices_world(face), axis=1).max() < 1e-4
+    return posed
+
+
 def _deformation(rig, bone_name) -> np.ndarray:
     """The 4x4 world-space matrix a bone's pose applies to what it deforms."""
     world = np.array(rig.matrix_world)
@@ -289,7 +299,7 @@ def test_bind_generic_rig_opens_the_jaw(scene, mean_face):
     assert face.parent == rig and [m.type for m in face.modifiers] == ['ARMATURE']
     assert face.modifiers[0].object == rig
     _check_weights(face)
-    rest = evaluated_vertices(face)
+    rest = _check_neutral_pose_keeps_the_face(face)
     chin, forehead = _face_regions(face, rest)
 
     deform = _open_jaw(rig, "jaw")
@@ -331,7 +341,7 @@ def test_bind_rigify_generated_rig_opens_the_jaw(scene, mean_face):
     assert {"DEF-jaw", "DEF-chin", "DEF-nose", "DEF-lip.B.L", "DEF-spine.006"} <= groups
     assert all(name.startswith("DEF-") for name in groups)
     _check_weights(face)
-    rest = evaluated_vertices(face)
+    rest = _check_neutral_pose_keeps_the_face(face)
     chin, forehead = _face_regions(face, rest)
 
     deform = _open_jaw(rig, "jaw_master")

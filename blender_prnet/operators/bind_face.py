@@ -44,6 +44,10 @@ to each deform bone's landmarks (Rigify's generated rig or the generic landmark 
         except AddonError as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
+        if report.left_out:
+            self.report({'WARNING'}, f"left out {len(report.left_out)} deform bone(s) that are not at "
+                                     "rest in this pose (they would deform the face before any "
+                                     "animation): " + ", ".join(report.left_out[:6]))
         self.report({'INFO'}, f"Bound '{face.name}' to {report.bones} bone(s) of '{armature.name}' "
                               f"({report.weighted_share:.1%} of vertices weighted, "
                               f"{report.seconds:.1f} s)")
