@@ -68,6 +68,19 @@ def test_zip_is_self_contained_and_reproducible(built_zip, tmp_path):
     assert again.read_bytes() == built_zip.read_bytes()
 
 
+def test_the_docs_name_only_flags_build_addon_has():
+    import re
+
+    parser_flags = set(re.findall(r'add_argument\("(--[a-z-]+)"', Path(build_addon.__file__).read_text()))
+    assert {"--output-dir", "--validate", "--no-weights"} <= parser_flags
+    for doc in [H.REPO / "README.md", *sorted((H.REPO / "docs").glob("*.md"))]:
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            if "build_addon.py" in line:
+                used = set(re.findall(r"build_addon\.py((?:\s+--[a-z-]+(?:\s+\S+)?)*)", line)[0].split())
+                flags = {word for word in used if word.startswith("--")}
+                assert flags <= parser_flags, f"{doc.name}: {line.strip()}"
+
+
 def test_build_refuses_absolute_engine_imports(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("from engine.errors import PRNetError\n")
