@@ -39,42 +39,14 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=384)
     args = parser.parse_args()
 
-    import bpy  # noqa: I001
-    import addon_utils
+    import bpy
     from PIL import Image, ImageDraw
-
-    from engine.reconstructor import default_weights_path
 
     work = Path(tempfile.mkdtemp(prefix="prnet_demo_"))
     photo_label = Path(args.photo).name if args.photo else "astronaut (public domain)"
-    if not args.photo:
-        from skimage import data
-
-        args.photo = str(work / "astronaut.png")
-        Image.fromarray(data.astronaut()).save(args.photo)
-
-    weights = args.weights or (str(default_weights_path()) if default_weights_path().is_file() else None)
-    standin = args.mean_face_standin or weights is None
-    if weights is None:
-        weights = str(H.make_tiny_weights(work / "tiny.safetensors"))
-        print("no trained weights: rendering the mean-face stand-in geometry")
-
-    bpy.ops.wm.read_homefile(use_empty=True)
-    addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-    prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
-    prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
-    prefs.detector = args.detector
-
-    def run():
-        return bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=args.photo,
-                                                    texture_size='1024')
-
-    if standin:
-        with H.mean_face_network():
-            run()
-    else:
-        run()
-    face = bpy.context.view_layer.objects.active
+    demo = H.import_demo_face(work, args.photo, args.weights, args.mean_face_standin,
+                              args.detector, texture_size='1024')
+    face, standin, args.photo = demo.face, demo.standin, demo.photo
 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,41 +33,6 @@ import blender_helpers as H  # noqa: E402  (sets BLENDER_USER_RESOURCES before b
 CLAY = (0.72, 0.62, 0.55)
 
 
-def import_face(args, work: Path):
-    import bpy
-    import addon_utils
-    from PIL import Image
-
-    from engine.reconstructor import default_weights_path
-
-    if not args.photo:
-        from skimage import data
-
-        args.photo = str(work / "astronaut.png")
-        Image.fromarray(data.astronaut()).save(args.photo)
-    weights = args.weights or (str(default_weights_path()) if default_weights_path().is_file() else None)
-    standin = args.mean_face_standin or weights is None
-    if weights is None:
-        weights = str(H.make_tiny_weights(work / "tiny.safetensors"))
-    bpy.ops.wm.read_homefile(use_empty=True)
-    addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-    prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
-    prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
-    prefs.detector = args.detector
-
-    def run():
-        return bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=args.photo,
-                                                    texture_size='512', landmarks='NONE')
-
-    if standin:
-        with H.mean_face_network():
-            run()
-    else:
-        run()
-    face = bpy.context.view_layer.objects.active
-    return face, ("mean-face stand-in" if standin else Path(weights).name)
-
-
 def rig_and_jaw(face, kind: str):
     """Bind ``face`` to a rig; returns (rig, the bone that opens the jaw)."""
     import bpy
@@ -140,7 +105,10 @@ def main() -> int:
     from PIL import Image, ImageDraw
 
     work = Path(tempfile.mkdtemp(prefix="prnet_rig_demo_"))
-    face, geometry = import_face(args, work)
+    demo = H.import_demo_face(work, args.photo, args.weights, args.mean_face_standin, args.detector,
+                              texture_size='512', landmarks='NONE')
+    face = demo.face
+    geometry = "mean-face stand-in" if demo.standin else Path(demo.weights).name
     rig, jaw = rig_and_jaw(face, args.rig)
     tiles = {}
     for orbit in (0.0, 50.0):

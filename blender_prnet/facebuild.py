@@ -134,8 +134,8 @@ def nearest_vertices(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
     this finds that vertex exactly, on the right side of the closed-looking mouth slit.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
-    out = np.empty(len(points), dtype=np.int64)
-    for i, point in enumerate(np.asarray(points, dtype=np.float64)):
-        out[i] = int(np.argmin(((vertices - point) ** 2).sum(1)))
-    return out
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    # |v - p|^2 = |v|^2 - 2 v.p + |p|^2; |p|^2 is the same for every vertex, so it is left out.
+    scores = (vertices * vertices).sum(1)[None, :] - 2.0 * points @ vertices.T
+    return scores.argmin(axis=1).astype(np.int64)
 

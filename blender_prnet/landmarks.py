@@ -32,6 +32,7 @@ EYES = tuple(range(36, 48))
 OUTER_EYE_CORNERS = (36, 45)
 BROWS = tuple(range(17, 27))
 CHIN = 8
+NOSE_BRIDGE_TOP = 27
 # The ends of the jaw contour, beside the ears: the generic rig's jaw hinge is between them.
 JAW_HINGE = (0, 16)
 # What moves with the lower jaw: the contour below the cheekbones, the chin, the lower lip.

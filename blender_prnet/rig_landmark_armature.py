@@ -16,10 +16,9 @@ import numpy as np
 from mathutils import Vector
 
 from . import retarget
-from .landmarks import CHIN, JAW_FOLLOWERS, JAW_HINGE, OUTER_EYE_CORNERS
+from .landmarks import CHIN, JAW_FOLLOWERS, JAW_HINGE, NOSE_BRIDGE_TOP, OUTER_EYE_CORNERS
 
 HEAD_BONE, JAW_BONE = "head", "jaw"
-NOSE_BRIDGE_TOP = 27
 
 
 def face_axes(landmarks: np.ndarray) -> tuple[Vector, Vector, Vector]:

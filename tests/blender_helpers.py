@@ -7,6 +7,7 @@ temporary folder so tests never read or write the user's Blender configuration.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -87,6 +88,50 @@ def mean_face_network(yaw_degrees: float = 0.0):
         yield
     finally:
         predict.run_network = original
+
+
+@dataclasses.dataclass
+class DemoFace:
+    face: object         # the imported face object
+    photo: str           # the photo it came from
+    standin: bool        # True: the mean face stood in for the network's geometry
+    weights: str         # the weights file used
+
+
+def import_demo_face(work: Path, photo: str | None = None, weights: str | None = None,
+                     mean_face_standin: bool = False, detector: str = "auto",
+                     **import_options) -> DemoFace:
+    """Enable the add-on and import a face for the bench renders.
+
+    ``photo``: default scikit-image's astronaut (public domain, so renders may ship);
+    ``weights``: default the engine's default weights; without any, the mean face
+    stands in for the geometry (the texture is still sampled from the photo through it).
+    """
+    import addon_utils
+    import bpy
+    from PIL import Image
+
+    from engine.reconstructor import default_weights_path
+
+    if not photo:
+        from skimage import data
+
+        photo = str(work / "astronaut.png")
+        Image.fromarray(data.astronaut()).save(photo)
+    weights = weights or (str(default_weights_path()) if default_weights_path().is_file() else None)
+    standin = mean_face_standin or weights is None
+    if weights is None:
+        weights = str(make_tiny_weights(work / "tiny.safetensors"))
+        print("no trained weights: rendering the mean-face stand-in geometry")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon_utils.enable(ADDON_MODULE, default_set=True, handle_error=None)
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
+    prefs.detector = detector
+    with mean_face_network() if standin else contextlib.nullcontext():
+        result = bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=photo, **import_options)
+    assert result == {'FINISHED'}, result
+    return DemoFace(bpy.context.view_layer.objects.active, photo, standin, weights)
 
 
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",

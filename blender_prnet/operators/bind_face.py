@@ -8,9 +8,10 @@ from bpy.props import StringProperty
 from ..errors import AddonError
 from ..rig_bind import bind_face
 from ..rig_faces import find_face
+from .armature_poll import ActiveArmaturePoll
 
 
-class PRNET_OT_bind_face_to_rig(bpy.types.Operator):
+class PRNET_OT_bind_face_to_rig(ActiveArmaturePoll, bpy.types.Operator):
     """Parent the PRNet face to the active armature with weights from distances over the face
 to each deform bone's landmarks (Rigify's generated rig or the generic landmark rig)"""
 
@@ -27,14 +28,6 @@ to each deform bone's landmarks (Rigify's generated rig or the generic landmark 
         name="Jaw Bone",
         description="The bone that carries the lower face between the landmarks; "
                     "empty: DEF-jaw (Rigify) or jaw")
-
-    @classmethod
-    def poll(cls, context):
-        obj = context.active_object
-        if obj is None or obj.type != 'ARMATURE':
-            cls.poll_message_set("make the armature the active object (face selected too)")
-            return False
-        return True
 
     def execute(self, context):
         armature = context.active_object

@@ -10,6 +10,7 @@ from ..errors import AddonError, RigError
 from ..rig_bind import bind_face, check_bindable
 from ..rig_faces import find_face
 from ..rig_retarget import retarget_face
+from .armature_poll import ActiveArmaturePoll
 
 
 def _preset_items():
@@ -28,7 +29,7 @@ PRESET_ITEMS = _preset_items()
 DEFAULT_PRESET = 'RIGIFY_FACE' if any(i[0] == 'RIGIFY_FACE' for i in PRESET_ITEMS) else 'FILE'
 
 
-class PRNET_OT_retarget_landmarks(bpy.types.Operator):
+class PRNET_OT_retarget_landmarks(ActiveArmaturePoll, bpy.types.Operator):
     """Put the active armature's face bones on a PRNet face's 68 landmarks.
 Snap for a Rigify metarig (before Generate Rig), Constraints for a generated or hand-made rig"""
 
@@ -54,14 +55,6 @@ Snap for a Rigify metarig (before Generate Rig), Constraints for a generated or 
         name="Bind Face", default=False,
         description="Then bind the face to the armature with PRNet's weights (Snap on a rig "
                     "that deforms; a metarig must be generated first)")
-
-    @classmethod
-    def poll(cls, context):
-        obj = context.active_object
-        if obj is None or obj.type != 'ARMATURE':
-            cls.poll_message_set("make an armature the active object")
-            return False
-        return True
 
     def execute(self, context):
         armature = context.active_object
