@@ -1,10 +1,15 @@
-"""Names of the 68 iBUG landmarks (no bpy: shared by the importer and the retargeting).
+"""The 68 iBUG landmarks: names and the named index ranges the add-on uses (no bpy).
+
+Every landmark index range of the add-on lives here (the engine gets its own
+``engine/landmarks.py``; until the two are merged, this is the add-on's one place).
 
 Sides are the subject's own, as in Blender's rig naming: the subject's left eye
 (iBUG 42-47) appears on the right of the photo, and lands on Blender's +X.
 """
 
 from __future__ import annotations
+
+import re
 
 NUM_LANDMARKS = 68
 
@@ -24,7 +29,17 @@ REGIONS: tuple[tuple[int, int, str], ...] = (
 )
 
 EYES = tuple(range(36, 48))
+OUTER_EYE_CORNERS = (36, 45)
+BROWS = tuple(range(17, 27))
+CHIN = 8
+NOSE_BRIDGE_TOP = 27
+# The ends of the jaw contour, beside the ears: the generic rig's jaw hinge is between them.
+JAW_HINGE = (0, 16)
+# What moves with the lower jaw: the contour below the cheekbones, the chin, the lower lip.
+JAW_FOLLOWERS = tuple(range(3, 14)) + tuple(range(55, 60)) + tuple(range(65, 68))
+
 LANDMARK_PREFIX = "LM_"
+_NAME_PATTERN = re.compile(r"(?:^|_)" + LANDMARK_PREFIX + r"(\d\d)(?:_|$|\.)")
 
 
 def region_of(index: int) -> str:
@@ -35,7 +50,7 @@ def region_of(index: int) -> str:
 
 
 def landmark_name(index: int) -> str:
-    """'LM_00_jaw_R' ... 'LM_67_lip_inner': the name of the landmark's empty / vertex group."""
+    """'LM_00_jaw_R' ... 'LM_67_lip_inner': the landmark's vertex group (empties add the face name)."""
     return f"{LANDMARK_PREFIX}{index:02d}_{region_of(index)}"
 
 
@@ -43,11 +58,9 @@ LANDMARK_NAMES: tuple[str, ...] = tuple(landmark_name(i) for i in range(NUM_LAND
 
 
 def landmark_index(name: str) -> int | None:
-    """The iBUG index of a landmark object or group name ('LM_30_nose_bridge.001' -> 30), else None."""
-    if not name.startswith(LANDMARK_PREFIX):
+    """The iBUG index in a landmark object or group name ('x_LM_30_nose_bridge.001' -> 30), else None."""
+    match = _NAME_PATTERN.search(name)
+    if match is None:
         return None
-    digits = name[len(LANDMARK_PREFIX):len(LANDMARK_PREFIX) + 2]
-    if not digits.isdigit():
-        return None
-    index = int(digits)
+    index = int(match.group(1))
     return index if index < NUM_LANDMARKS else None

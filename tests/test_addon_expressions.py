@@ -35,10 +35,8 @@ def addon(tmp_path_factory, assets_dir):
 
 @pytest.fixture
 def scene(addon):
-    from engine.reconstructor import Reconstructor
-
     bpy.ops.wm.read_homefile(use_empty=True)
-    with H.mean_face_network(Reconstructor):
+    with H.mean_face_network():
         yield bpy.context.scene
 
 
@@ -111,9 +109,9 @@ def test_shape_keys_can_be_left_out(scene):
 
 def test_missing_ict_model_imports_the_face_with_a_warning(scene, assets_dir, tmp_path,
                                                            monkeypatch):
-    from blender_prnet import operators, runner
+    from blender_prnet import deps, runner
 
-    for relpath in operators.deps.engine_module("assets").ENGINE_ASSETS:
+    for relpath in deps.engine_module("assets").ENGINE_ASSETS:
         (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relpath).symlink_to(assets_dir / relpath)
     monkeypatch.delenv("PRNET_ASSETS", raising=False)
