@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+# engine.image_io.IMAGE_SUFFIXES, repeated: that module needs numpy and Pillow, which the
+# add-on may not have at register time (tests/test_addon_structure.py keeps the two equal).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from mathutils import Vector
 
 from . import retarget
-from .landmarks import CHIN, JAW_FOLLOWERS, JAW_HINGE, NOSE_BRIDGE_TOP, OUTER_EYE_CORNERS
+from .landmarks import CHIN, JAW_FOLLOWERS, JAW_HINGE, NOSE_TOP, OUTER_EYE_CORNERS
 
 HEAD_BONE, JAW_BONE = "head", "jaw"
 
@@ -24,7 +24,7 @@ HEAD_BONE, JAW_BONE = "head", "jaw"
 def face_axes(landmarks: np.ndarray) -> tuple[Vector, Vector, Vector]:
     """(right, up, forward) of the face in world space: +X, +Z and -Y for an imported face."""
     right = Vector(landmarks[OUTER_EYE_CORNERS[1]] - landmarks[OUTER_EYE_CORNERS[0]]).normalized()
-    up = Vector(landmarks[NOSE_BRIDGE_TOP] - landmarks[CHIN])
+    up = Vector(landmarks[NOSE_TOP] - landmarks[CHIN])
     up = (up - right * up.dot(right)).normalized()
     return right, up, right.cross(up)
 
@@ -44,7 +44,7 @@ def build_landmark_armature(context, name: str, landmarks: np.ndarray, collectio
     try:
         head = data.edit_bones.new(HEAD_BONE)
         head.head = hinge
-        head.tail = hinge + up * (Vector(landmarks[NOSE_BRIDGE_TOP]) - chin).length
+        head.tail = hinge + up * (Vector(landmarks[NOSE_TOP]) - chin).length
         head.align_roll(-forward)
         jaw = data.edit_bones.new(JAW_BONE)
         jaw.head, jaw.tail = hinge, chin

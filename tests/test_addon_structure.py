@@ -15,8 +15,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "blender_prnet"
 MAX_LINES = 400
-BPY_FREE = ("batch", "deps", "errors", "face_box", "facebuild", "enum_items", "landmarks",
-            "naming", "retarget", "runner", "skin_weights")
+BPY_FREE = ("batch", "deps", "errors", "expression_keys", "face_box", "facebuild", "enum_items",
+            "landmarks", "livelink", "naming", "retarget", "runner", "skin_weights",
+            "surface_distance")
 
 
 def module_name(path: Path) -> str:
@@ -98,3 +99,17 @@ def test_module_size(name):
 def test_format_logic_needs_no_blender(name):
     _, external = imports_of(name, modules()[name])
     assert not external & {"bpy", "mathutils", "bpy_extras", "gpu", "addon_utils"}, external
+
+
+def _constant(path: Path, name: str):
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise LookupError(f"{path.name} has no constant {name}")
+
+
+def test_batch_image_extensions_are_the_engines():
+    # The add-on cannot import engine.image_io at register time (numpy, Pillow): it repeats it.
+    engine_image_io = PACKAGE.parent / "engine" / "image_io.py"
+    assert _constant(modules()["batch"], "IMAGE_EXTENSIONS") == _constant(engine_image_io,
+                                                                         "IMAGE_SUFFIXES")
