@@ -5,6 +5,7 @@ The zip is self-contained apart from the third-party packages (torch & co.,
 installed from the add-on's preferences, see docs/blender.md):
 
 - the add-on (``blender_prnet/``, with its manifest and retargeting presets) at the zip root,
+- the user guide ``docs/blender.md`` as ``docs/blender.md`` (the operators' Online Manual),
 - our pure-Python engine vendored as ``_vendor/engine`` (imported as a sub-package,
   so it never clashes with another module called ``engine``),
 - the engine's default weights (``engine/default_weights/*.safetensors``) when present
@@ -14,6 +15,7 @@ The face-model assets (BFM-derived, separately licensed) are never included.
 
     python build_addon.py                 # -> dist/prnet_face-0.1.0.zip
     python build_addon.py --validate      # ... and run Blender's extension validator on it
+    python build_addon.py --output-dir out/   # somewhere else than dist/
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 ADDON_DIR = REPO / "blender_prnet"
 ENGINE_DIR = REPO / "engine"
+USER_GUIDE = REPO / "docs" / "blender.md"
 VENDOR_PREFIX = "_vendor"
 # A fixed timestamp makes the zip byte-for-byte reproducible.
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
@@ -104,6 +107,8 @@ def build(output_dir: str | os.PathLike = REPO / "dist", include_weights: bool =
     target = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
     temp = target.with_name(target.name + ".part")
     entries = [(path, path.relative_to(ADDON_DIR).as_posix()) for path in addon_files]
+    if USER_GUIDE.is_file():
+        entries.append((USER_GUIDE, "docs/blender.md"))
     entries.append((None, f"{VENDOR_PREFIX}/__init__.py"))
     entries += [(path, f"{VENDOR_PREFIX}/engine/{path.relative_to(ENGINE_DIR).as_posix()}")
                 for path in engine_files]

@@ -86,14 +86,16 @@ def main() -> int:
     prefs.weights_path, prefs.device, prefs.assets_dir = weights, "cpu", os.environ["PRNET_ASSETS"]
 
     if weights_kind.startswith("random"):
-        crop_map = H.mean_face_crop_map(os.environ["PRNET_ASSETS"])
-        network = Reconstructor.predict_position_maps
+        from engine import predict
 
-        def predict(self, crops):
-            network(self, crops)  # still pay for the network
+        crop_map = H.mean_face_crop_map(os.environ["PRNET_ASSETS"])
+        network = predict.run_network
+
+        def run_network(model, crops):
+            network(model, crops)  # still pay for the network
             return H.np.repeat(crop_map[None], len(crops), axis=0)
 
-        Reconstructor.predict_position_maps = predict
+        predict.run_network = run_network
         weights_kind += ", output replaced by the mean face"
 
     engine = Reconstructor(weights, device="cpu", topology="bfm",
@@ -104,7 +106,7 @@ def main() -> int:
         engine.reconstruct(args.photo)
         return time.perf_counter() - start
 
-    from blender_prnet import operators
+    from blender_prnet.operators import import_photo
 
     in_run_overheads = []
 
@@ -117,7 +119,7 @@ def main() -> int:
         elapsed = time.perf_counter() - start
         assert result == {'FINISHED'}
         # The same run's engine share (runner.reconstruct) vs the whole call: noise-free overhead.
-        in_run_overheads.append(elapsed - operators.last_import_timings["engine"])
+        in_run_overheads.append(elapsed - import_photo.last_import_timings["engine"])
         return elapsed
 
     run_engine(), run_operator()  # warm-up: model load, caches, first-call costs

@@ -39,37 +39,14 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=384)
     args = parser.parse_args()
 
-    import bpy  # noqa: I001
+    import bpy
     from PIL import Image
-
-    from engine.reconstructor import Reconstructor, default_weights_path
 
     work = Path(tempfile.mkdtemp(prefix="prnet_demo_"))
     photo_label = Path(args.photo).name if args.photo else "astronaut (public domain)"
-    if not args.photo:
-        from skimage import data
-
-        args.photo = str(work / "astronaut.png")
-        Image.fromarray(data.astronaut()).save(args.photo)
-
-    weights = args.weights or (str(default_weights_path()) if default_weights_path().is_file() else None)
-    standin = args.mean_face_standin or weights is None
-    if weights is None:
-        weights = str(H.make_tiny_weights(work / "tiny.safetensors"))
-        print("no trained weights: rendering the mean-face stand-in geometry")
-
-    H.enable_addon(weights, args.detector)
-
-    def run():
-        return bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=args.photo,
-                                                    texture_size='1024')
-
-    if standin:
-        with H.mean_face_network(Reconstructor):
-            run()
-    else:
-        run()
-    face = bpy.context.view_layer.objects.active
+    demo = H.import_demo_face(work, args.photo, args.weights, args.mean_face_standin,
+                              args.detector, texture_size='1024')
+    face, standin, args.photo = demo.face, demo.standin, demo.photo
 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -57,35 +57,15 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=320)
     args = parser.parse_args()
 
-    import bpy  # noqa: I001
+    import bpy
     from PIL import Image, ImageDraw
 
-    from engine.reconstructor import Reconstructor, default_weights_path
-
     work = Path(tempfile.mkdtemp(prefix="prnet_expressions_"))
-    if not args.photo:
-        from skimage import data
-
-        args.photo = str(work / "astronaut.png")
-        Image.fromarray(data.astronaut()).save(args.photo)
-    weights = args.weights or str(default_weights_path())
-    if args.mean_face_standin:
-        weights = str(H.make_tiny_weights(work / "tiny.safetensors"))
-
-    H.enable_addon(weights, args.detector)
-
-    def run():
-        return bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=args.photo,
-                                                    pose='FRONTAL', landmarks='NONE',
-                                                    expression_shape_keys=True)
-
-    if args.mean_face_standin:
-        with H.mean_face_network(Reconstructor):
-            result = run()
-    else:
-        result = run()
-    face = bpy.context.view_layer.objects.active
-    if result != {'FINISHED'} or face.data.shape_keys is None:
+    demo = H.import_demo_face(work, args.photo, args.weights, args.mean_face_standin,
+                              args.detector, pose='FRONTAL', landmarks='NONE',
+                              expression_shape_keys=True)
+    face = demo.face
+    if face.data.shape_keys is None:
         print("the import made no shape keys (see the warnings above)")
         return 1
     blocks = face.data.shape_keys.key_blocks
@@ -111,8 +91,8 @@ def main() -> int:
         canvas.paste(panel, ((i % columns) * args.size, (i // columns) * args.size))
     caption = ("astronaut (public domain) -> PRNet Face add-on, ICT-FaceKit expressions as shape "
                "keys at weight 1; "
-               + ("GEOMETRY: mean-face stand-in" if args.mean_face_standin
-                  else f"weights {Path(weights).name}")
+               + ("GEOMETRY: mean-face stand-in" if demo.standin
+                  else f"weights {Path(demo.weights).name}")
                + f"; Blender {bpy.app.version_string} Workbench, clay")
     H.save_with_caption(canvas, caption, args.output)
     return 0

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+# engine.image_io.IMAGE_SUFFIXES, repeated: that module needs numpy and Pillow, which the
+# add-on may not have at register time (tests/test_addon_structure.py keeps the two equal).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -91,7 +93,14 @@ class BatchJob:
         failures = self.failures()
         if failures:
             head += f"; {len(failures)} failed"
-        return [head] + [f"{os.path.basename(o.path)}: {o.error}" for o in failures]
+        return [head] + [f"{os.path.basename(o.path)}: {_without_path(o.error, o.path)}"
+                         for o in failures]
+
+
+def _without_path(error: str, path: str) -> str:
+    """The engine's messages start with the full path; the summary names the file once."""
+    prefix = f"{path}: "
+    return error[len(prefix):] if error.startswith(prefix) else error
 
 
 def photos_in(directory: str, names: list[str] | None = None) -> list[str]:

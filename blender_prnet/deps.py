@@ -36,8 +36,8 @@ PYTHON_PACKAGES: tuple[tuple[str, str], ...] = (
     ("PIL", "pillow"),
     ("safetensors", "safetensors"),
 )
-# Installed alongside but not required: the engine falls back to OpenCV's Haar cascades
-# when dlib (the better face detector, model built in) is missing.
+# Installed alongside but not required: without FaceBoxes' weights and dlib (model built in)
+# the engine falls back to OpenCV's Haar cascades.
 OPTIONAL_PACKAGES: tuple[tuple[str, str], ...] = (("dlib", "dlib-bin"),)
 # Blender's numpy must stay: anything pip drags in under these names is deleted.
 PROTECTED_DISTRIBUTIONS = ("numpy",)
@@ -72,10 +72,6 @@ def deactivate_paths() -> None:
         path = _added_paths.pop()
         if path in sys.path:
             sys.path.remove(path)
-
-
-def added_paths() -> list[str]:
-    return list(_added_paths)
 
 
 # --------------------------------------------------------------------------- engine import

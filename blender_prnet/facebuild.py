@@ -49,6 +49,7 @@ class FaceGeometry:
     texture_pixels: np.ndarray    # (T*T*4,) float32 RGBA, bottom row first (Blender's order)
     texture_size: int
     metres_per_pixel: float
+    landmark_vertices: np.ndarray  # (68,) the vertex each landmark sits on
     info: dict = field(default_factory=dict)
     shape_keys: dict = field(default_factory=dict)  # key name -> (N, 3) offsets (expression_keys)
 
@@ -122,19 +123,20 @@ def build_face_geometry(result, pose_mode: str = "ORIGINAL") -> FaceGeometry:
         texture_pixels=texture_to_blender_pixels(texture),
         texture_size=int(texture.shape[0]),
         metres_per_pixel=scale,
+        landmark_vertices=nearest_vertices(vertices, landmarks),
         info=info,
     )
 
 
 def nearest_vertices(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Index of the closest vertex to each point (for landmark vertex groups)."""
+    """Index of the closest vertex to each point.
+
+    For the BFM topology each landmark *is* a mesh vertex (read at the same UV), so
+    this finds that vertex exactly, on the right side of the closed-looking mouth slit.
+    """
     vertices = np.asarray(vertices, dtype=np.float64)
-    out = np.empty(len(points), dtype=np.int64)
-    for i, point in enumerate(np.asarray(points, dtype=np.float64)):
-        out[i] = int(np.argmin(((vertices - point) ** 2).sum(1)))
-    return out
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    # |v - p|^2 = |v|^2 - 2 v.p + |p|^2; |p|^2 is the same for every vertex, so it is left out.
+    scores = (vertices * vertices).sum(1)[None, :] - 2.0 * points @ vertices.T
+    return scores.argmin(axis=1).astype(np.int64)
 
-
-def row_offsets(count: int, spacing: float) -> list[float]:
-    """X offsets that lay ``count`` faces side by side, ``spacing`` metres apart."""
-    return [i * float(spacing) for i in range(count)]

@@ -21,14 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import PresetError  # noqa: F401  (re-exported: callers catch retarget.PresetError)
 from .landmarks import NUM_LANDMARKS
 
 PRESET_FORMAT = "prnet-retarget-preset"
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-
-
-class PresetError(ValueError):
-    """A preset file is unreadable or malformed (the message names the file and the entry)."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,19 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from .facebuild import FaceGeometry, nearest_vertices
+from .facebuild import FaceGeometry
 from .landmarks import LANDMARK_NAMES
 
 LANDMARK_EMPTY_SIZE = 0.003  # metres
 FACE_PROPERTY = "prnet_face"  # custom property marking our face objects
+LANDMARK_PROPERTY = FACE_PROPERTY + "_landmark"  # on a landmark empty: its iBUG index
+# Blender's own name for a new colour attribute; glTF exports it when a material uses it.
+COLOR_ATTRIBUTE = "Color"
+
+
+def landmark_empty_name(face_name: str, index: int) -> str:
+    """'einstein_LM_08_chin': the face's name first, so a second import numbers them together."""
+    return f"{face_name}_{LANDMARK_NAMES[index]}"
 
 
 @dataclass
@@ -51,8 +59,11 @@ def _write_attribute(mesh, name: str, key: str, values: np.ndarray) -> bool:
     return True
 
 
-def make_mesh(name: str, geometry: FaceGeometry) -> bpy.types.Mesh:
-    """The triangle mesh with its UV map and vertex colours, filled with foreach_set.
+def make_mesh(name: str, geometry: FaceGeometry, vertex_colors: bool = False) -> bpy.types.Mesh:
+    """The triangle mesh with its UV map (and vertex colours on request), filled with foreach_set.
+
+    No colour attribute by default: the texture carries the colours, and an
+    attribute the material does not use makes glTF warn at export.
 
     Corner vertices and UVs go through the attribute API (".corner_vert", a FLOAT2
     corner attribute): ~50x faster than mesh.loops / uv_layers on 76k triangles.
@@ -74,8 +85,9 @@ def make_mesh(name: str, geometry: FaceGeometry) -> bpy.types.Mesh:
     mesh.polygons.foreach_set("loop_start", np.arange(0, triangle_count * 3, 3, dtype=np.int32))
     uv_map = mesh.attributes.new("UVMap", 'FLOAT2', 'CORNER')  # a FLOAT2 corner attribute is a UV map
     uv_map.data.foreach_set("vector", geometry.loop_uvs.ravel())
-    colors = mesh.color_attributes.new("Col", 'FLOAT_COLOR', 'POINT')
-    colors.data.foreach_set("color", geometry.colors.ravel())
+    if vertex_colors:
+        colors = mesh.color_attributes.new(COLOR_ATTRIBUTE, 'FLOAT_COLOR', 'POINT')
+        colors.data.foreach_set("color", geometry.colors.ravel())
     mesh.update(calc_edges=True)
     if any(not p.use_smooth for p in mesh.polygons[:1]):  # before Blender 4.1
         mesh.polygons.foreach_set("use_smooth", np.ones(triangle_count, dtype=bool))
@@ -118,37 +130,45 @@ def make_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
 def add_landmark_empties(face: bpy.types.Object, geometry: FaceGeometry,
                          collection: bpy.types.Collection, created: Created) -> list:
     empties = []
-    for index, name in enumerate(LANDMARK_NAMES):
-        empty = bpy.data.objects.new(name, None)
+    for index in range(len(LANDMARK_NAMES)):
+        empty = add_landmark_empty(face, index, geometry.landmarks[index], collection)
         created.objects.append(empty)
-        empty.empty_display_type = 'SPHERE'
-        empty.empty_display_size = LANDMARK_EMPTY_SIZE
-        empty.location = geometry.landmarks[index]
-        empty.parent = face
-        empty[FACE_PROPERTY + "_landmark"] = index
-        collection.objects.link(empty)
         empties.append(empty)
     return empties
 
 
+def add_landmark_empty(face: bpy.types.Object, index: int, location,
+                       collection: bpy.types.Collection) -> bpy.types.Object:
+    """One landmark empty, parented to ``face`` at ``location`` (face-local)."""
+    empty = bpy.data.objects.new(landmark_empty_name(face.name, index), None)
+    empty.empty_display_type = 'SPHERE'
+    empty.empty_display_size = LANDMARK_EMPTY_SIZE
+    empty.location = tuple(location)
+    empty.parent = face
+    empty[LANDMARK_PROPERTY] = index
+    collection.objects.link(empty)
+    return empty
+
+
 def add_landmark_vertex_groups(face: bpy.types.Object, geometry: FaceGeometry) -> None:
-    indices = nearest_vertices(geometry.vertices, geometry.landmarks)
-    for name, vertex in zip(LANDMARK_NAMES, indices):
+    for name, vertex in zip(LANDMARK_NAMES, geometry.landmark_vertices):
         group = face.vertex_groups.new(name=name)
         group.add([int(vertex)], 1.0, 'REPLACE')
 
 
 def build_face(name: str, geometry: FaceGeometry, landmarks: str, location,
-               parent_collection: bpy.types.Collection, created: Created) -> bpy.types.Object:
+               parent_collection: bpy.types.Collection, created: Created,
+               vertex_colors: bool = False) -> bpy.types.Object:
     """Collection + textured mesh object (+ landmarks) for one face; returns the mesh object.
 
+    ``name`` should be free among objects and collections (see naming.numbered);
     ``landmarks``: 'EMPTIES', 'VERTEX_GROUPS' or 'NONE'.
     """
     collection = bpy.data.collections.new(name)
     created.collections.append(collection)
     parent_collection.children.link(collection)
 
-    mesh = make_mesh(name, geometry)
+    mesh = make_mesh(name, geometry, vertex_colors)
     created.meshes.append(mesh)
     image = make_texture_image(f"{name}_texture", geometry)
     created.images.append(image)
@@ -164,6 +184,7 @@ def build_face(name: str, geometry: FaceGeometry, landmarks: str, location,
     face[FACE_PROPERTY] = 1
     face["prnet_landmarks"] = [float(v) for v in geometry.landmarks.ravel()]
     face["prnet_metres_per_pixel"] = float(geometry.metres_per_pixel)
+    face["prnet_landmark_vertices"] = [int(v) for v in geometry.landmark_vertices]
     for key, value in geometry.info.items():
         face[f"prnet_{key}"] = value
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import bpy
+
 from . import deps
+from .settings import get_preferences, site_packages_dir
 
 _TTL_SECONDS = 3.0
 _cache: dict = {"time": 0.0, "items": None}
@@ -17,9 +20,6 @@ def invalidate() -> None:
 def status(force: bool = False) -> list[deps.StatusItem]:
     now = time.monotonic()
     if force or _cache["items"] is None or now - _cache["time"] > _TTL_SECONDS:
-        import bpy
-
-        from .preferences import get_preferences, site_packages_dir
         prefs = get_preferences()
         _cache["items"] = deps.full_status(
             site_packages_dir(),
@@ -27,3 +27,7 @@ def status(force: bool = False) -> list[deps.StatusItem]:
             bpy.path.abspath(prefs.weights_path) if prefs.weights_path else "")
         _cache["time"] = now
     return _cache["items"]
+
+
+def is_ready() -> bool:
+    return deps.first_problem(status()) is None

@@ -7,6 +7,7 @@ temporary folder so tests never read or write the user's Blender configuration.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -68,27 +69,64 @@ def mean_face_crop_map(assets_dir: str | None = None, yaw_degrees: float = 0.0) 
 
 
 @contextlib.contextmanager
-def mean_face_network(reconstructor_class, yaw_degrees: float = 0.0):
-    """Make ``reconstructor_class`` predict the mean face for every crop (see above).
+def mean_face_network(yaw_degrees: float = 0.0):
+    """Make the network predict the mean face for every crop (see above).
 
-    Both ways in are replaced: the class's ``predict_position_maps`` and the network call of
-    ``engine.predict``'s prediction step, which ``reconstruct()`` goes through.
+    Patches ``engine.predict.run_network``, the one place every reconstruction's crops
+    go through the network (both passes of the two-pass crop, and the flipped crop).
     """
-    import engine.predict as prediction
+    from engine import predict
 
     crop_map = mean_face_crop_map(os.environ.get("PRNET_ASSETS"), yaw_degrees)
-    original, original_run = reconstructor_class.predict_position_maps, prediction.run_network
+    original = predict.run_network
 
-    def run(model, crops):
+    def run_network(model, crops):
         return np.repeat(crop_map[None], len(crops), axis=0)
 
-    reconstructor_class.predict_position_maps = lambda self, crops: run(None, crops)
-    prediction.run_network = run
+    predict.run_network = run_network
     try:
         yield
     finally:
-        reconstructor_class.predict_position_maps = original
-        prediction.run_network = original_run
+        predict.run_network = original
+
+
+@dataclasses.dataclass
+class DemoFace:
+    face: object         # the imported face object
+    photo: str           # the photo it came from
+    standin: bool        # True: the mean face stood in for the network's geometry
+    weights: str         # the weights file used
+
+
+def import_demo_face(work: Path, photo: str | None = None, weights: str | None = None,
+                     mean_face_standin: bool = False, detector: str = "auto",
+                     **import_options) -> DemoFace:
+    """Enable the add-on and import a face for the bench renders.
+
+    ``photo``: default scikit-image's astronaut (public domain, so renders may ship);
+    ``weights``: default the engine's default weights; without any, the mean face
+    stands in for the geometry (the texture is still sampled from the photo through it).
+    """
+    import bpy
+    from PIL import Image
+
+    from engine.reconstructor import default_weights_path
+
+    if not photo:
+        from skimage import data
+
+        photo = str(work / "astronaut.png")
+        Image.fromarray(data.astronaut()).save(photo)
+    weights = weights or (str(default_weights_path()) if default_weights_path().is_file() else None)
+    standin = mean_face_standin or weights is None
+    if weights is None:
+        weights = str(make_tiny_weights(work / "tiny.safetensors"))
+        print("no trained weights: rendering the mean-face stand-in geometry")
+    enable_addon(weights, detector)
+    with mean_face_network() if standin else contextlib.nullcontext():
+        result = bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=photo, **import_options)
+    assert result == {'FINISHED'}, result
+    return DemoFace(bpy.context.view_layer.objects.active, photo, standin, weights)
 
 
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",

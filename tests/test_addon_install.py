@@ -57,7 +57,8 @@ def run_blender(script: str, tmp_path: Path, *args: str, timeout: int = 300) -> 
 def test_zip_is_self_contained_and_reproducible(built_zip, tmp_path):
     names = zipfile.ZipFile(built_zip).namelist()
     assert built_zip.name == "prnet_face-0.1.0.zip"
-    assert {"blender_manifest.toml", "__init__.py", "operators.py", "presets/rigify_face.json",
+    assert {"blender_manifest.toml", "__init__.py", "operators/import_photo.py",
+            "operators/bind_face.py", "skin_weights.py", "docs/blender.md", "presets/rigify_face.json",
             "presets/generic_68.json", "_vendor/__init__.py", "_vendor/engine/__init__.py",
             "_vendor/engine/reconstructor.py", "_vendor/engine/models/resfcn256.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".npy", ".mat",
@@ -65,6 +66,19 @@ def test_zip_is_self_contained_and_reproducible(built_zip, tmp_path):
     assert not [n for n in names if n.startswith(("tests/", "training/", "shared/"))]
     again = build_addon.build(tmp_path)
     assert again.read_bytes() == built_zip.read_bytes()
+
+
+def test_the_docs_name_only_flags_build_addon_has():
+    import re
+
+    parser_flags = set(re.findall(r'add_argument\("(--[a-z-]+)"', Path(build_addon.__file__).read_text()))
+    assert {"--output-dir", "--validate", "--no-weights"} <= parser_flags
+    for doc in [H.REPO / "README.md", *sorted((H.REPO / "docs").glob("*.md"))]:
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            if "build_addon.py" in line:
+                used = set(re.findall(r"build_addon\.py((?:\s+--[a-z-]+(?:\s+\S+)?)*)", line)[0].split())
+                flags = {word for word in used if word.startswith("--")}
+                assert flags <= parser_flags, f"{doc.name}: {line.strip()}"
 
 
 def test_build_refuses_absolute_engine_imports(tmp_path):
@@ -111,7 +125,7 @@ prefs = bpy.context.preferences.addons[module].preferences
 prefs.weights_path = weights
 prefs.device = "cpu"
 out["status"] = {i.name: i.ok for i in package.status_cache.status(force=True)}
-out["site_packages"] = package.preferences.site_packages_dir()
+out["site_packages"] = package.settings.site_packages_dir()
 result = bpy.ops.prnet.reconstruct_from_photo(
     'EXEC_DEFAULT', filepath=photo, texture_size="256", landmarks="EMPTIES")
 face = bpy.context.view_layer.objects.active

