@@ -13,7 +13,6 @@ import concurrent.futures
 import os
 import time
 
-import bpy
 
 from . import runner
 

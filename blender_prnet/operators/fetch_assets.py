@@ -1,4 +1,5 @@
-"""Download the face-model files (pinned, sha256-checked) into the assets folder or the user cache."""
+"""Download the face-model files and the face detector's weights (pinned, sha256-checked) into
+the assets folder or the user cache."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ public origins, pinned and sha256-checked, into the Assets folder or the user ca
         target = bpy.path.abspath(prefs.assets_dir) if prefs.assets_dir else None
         try:
             assets = deps.engine_module("assets")
-            where = assets.fetch_assets(assets.ENGINE_ASSETS.values(), target=target)
+            # the face model and the FaceBoxes detector weights (MIT): what an import needs
+            where = assets.fetch_assets([*assets.ENGINE_ASSETS.values(),
+                                         *assets.DETECTOR_ASSETS.values()], target=target)
         except Exception as exc:
             self.report({'ERROR'}, runner.describe_error(exc))
             return {'CANCELLED'}
