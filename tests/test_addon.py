@@ -148,7 +148,6 @@ def test_real_world_scale_origin_and_orientation(scene, mean_face):
 
 
 def test_frontal_pose_removes_the_head_turn(scene):
-
     with H.mean_face_network(yaw_degrees=35.0):
         turned = import_face(pose='ORIGINAL')
         frontal = import_face(pose='FRONTAL')
