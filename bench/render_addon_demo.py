@@ -5,8 +5,8 @@
 
 The photo is scikit-image's astronaut (Eileen Collins, NASA, public domain), so
 the picture can ship in the docs; the test photos in shared/assets may not.
-Left: the photo; middle and right: the imported textured mesh from the front and
-at three-quarters. With the trained default weights (engine/default_weights/) or --weights
+Left: the photo; then the imported mesh textured, from the front and turned 45 degrees;
+below, the same two views in clay (one matte colour: the surface itself). With the trained default weights (engine/default_weights/) or --weights
 the geometry is the network's prediction. Without them, --mean-face-standin puts
 PRNet's canonical mean face where the network's output would be (the texture is
 still sampled from the photo through it) and the picture says so.
@@ -50,16 +50,19 @@ def main() -> int:
 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
-        for orbit in (0.0, 35.0):
-            camera = H.setup_front_render(face, resolution=args.size, orbit_degrees=orbit)
-            panels.append(Image.open(H.render_to(Path(tmp) / f"view_{orbit:.0f}.png")).convert("RGB"))
-            bpy.data.objects.remove(camera, do_unlink=True)
+        for clay in (False, True):
+            for orbit in (0.0, 45.0):
+                camera = H.setup_front_render(face, resolution=args.size, orbit_degrees=orbit,
+                                              clay=clay)
+                path = Path(tmp) / f"view_{orbit:.0f}_{int(clay)}.png"
+                panels.append(Image.open(H.render_to(path)).convert("RGB"))
+                bpy.data.objects.remove(camera, do_unlink=True)
     photo = Image.open(args.photo).convert("RGB")
     photo.thumbnail((args.size, args.size))
-    canvas = Image.new("RGB", (args.size * 3, args.size + 28), (32, 32, 32))
+    canvas = Image.new("RGB", (args.size * 3, args.size * 2 + 28), (32, 32, 32))
     canvas.paste(photo, ((args.size - photo.width) // 2, (args.size - photo.height) // 2))
-    for i, panel in enumerate(panels, start=1):
-        canvas.paste(panel, (args.size * i, 0))
+    for i, panel in enumerate(panels):
+        canvas.paste(panel, (args.size * (1 + i % 2), args.size * (i // 2)))
     caption = (f"{photo_label} -> PRNet Face add-on, Blender {bpy.app.version_string} "
                "Workbench")
     if standin:

@@ -28,7 +28,6 @@ PANELS = (("neutral", None), ("jawOpen", "jawOpen"), ("eyeBlink_L", "eyeBlinkLef
           ("eyeBlink_R", "eyeBlinkRight"), ("mouthSmile_L", "mouthSmileLeft"),
           ("mouthSmile_R", "mouthSmileRight"), ("browInnerUp", "browInnerUp"),
           ("mouthPucker", "mouthPucker"), ("cheekPuff", "cheekPuff"))
-CLAY = (0.78, 0.72, 0.66)
 
 
 def clay_render_settings() -> None:
@@ -37,7 +36,7 @@ def clay_render_settings() -> None:
     shading = bpy.context.scene.display.shading
     shading.light = 'STUDIO'
     shading.color_type = 'SINGLE'
-    shading.single_color = CLAY
+    shading.single_color = H.CLAY
     shading.show_cavity = True
     shading.cavity_type = 'WORLD'
 

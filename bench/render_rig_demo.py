@@ -30,7 +30,6 @@ sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("PRNET_ASSETS", str(REPO.parent / "shared" / "assets"))
 import blender_helpers as H  # noqa: E402  (sets BLENDER_USER_RESOURCES before bpy)
 
-CLAY = (0.72, 0.62, 0.55)
 
 
 def rig_and_jaw(face, kind: str):
@@ -82,7 +81,7 @@ def clay_camera(face, orbit: float, size: int):
     camera.location.z -= 0.1 * camera.data.ortho_scale
     shading = bpy.context.scene.display.shading
     shading.color_type = 'SINGLE'
-    shading.single_color = CLAY
+    shading.single_color = H.CLAY
     shading.show_cavity = False
     return camera
 

@@ -129,9 +129,13 @@ def import_demo_face(work: Path, photo: str | None = None, weights: str | None =
     return DemoFace(bpy.context.view_layer.objects.active, photo, standin, weights)
 
 
+CLAY = (0.75, 0.67, 0.6)  # a matte grey-beige: the surface, not the texture, shows
+
+
 def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WORKBENCH",
-                       orbit_degrees: float = 0.0):
-    """Camera looking along +Y at ``target`` (a face object), textured Workbench shading.
+                       orbit_degrees: float = 0.0, clay: bool = False):
+    """Camera looking along +Y at ``target`` (a face object), textured Workbench shading
+    (``clay``: one matte colour, so the surface itself shows).
 
     ``orbit_degrees`` swings the camera around the face (about Z) for a three-quarter view.
     """
@@ -159,7 +163,10 @@ def setup_front_render(target, resolution: int = 512, engine: str = "BLENDER_WOR
     if engine == "BLENDER_WORKBENCH":
         shading = scene.display.shading
         shading.light = 'STUDIO'
-        shading.color_type = 'TEXTURE'
+        shading.color_type = 'SINGLE' if clay else 'TEXTURE'
+        if clay:
+            shading.single_color = CLAY
+            shading.show_cavity = False
         shading.background_type = 'WORLD' if hasattr(shading, "background_type") else None
     world = scene.world or bpy.data.worlds.new("World")
     scene.world = world

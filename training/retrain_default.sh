@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Retrain the shipped default weights from scratch: the three stages of the model card,
-# about 3 h 35 min on 2 CPU cores. Run from the repository root with PRNET_ASSETS set.
-# Safe to re-run after an interruption: a finished stage is skipped, a started one resumes.
+# Retrain the shipped default weights from scratch (README model card). Run from the
+# repository root with PRNET_ASSETS set. Safe to re-run after an interruption: finished steps
+# are skipped, a started training resumes.
+#
+# 1. training/select_model.sh: renders runs/cache128 (60,000 faces) and trains the three
+#    selection candidates, 20 quiet-machine minutes each (docs/model_selection.md);
+# 2. renders runs/cache128_ict (20,000 faces with ICT-FaceKit's closed eyes, winks, squints);
+# 3. the long run from the winner (training/configs/default_model.json: 10,000 steps);
+# 4. copies its weights to engine/default_weights/.
+# About 1 h 45 min for 1-2 and 4 h for 3 on a quiet 2-core machine.
 set -euo pipefail
 BIN="${PRNET_BIN:-.venv/bin}"
 : "${PRNET_ASSETS:?set PRNET_ASSETS to the assets folder (e.g. ../shared/assets)}"
-
-stage() {  # stage CONFIG OUTPUT_DIR
-    if [[ -f "$2/weights.safetensors" ]]; then
-        echo "== $1: already done ($2/weights.safetensors)"
-    elif [[ -f "$2/checkpoint.pt" ]]; then
-        "$BIN/prnet-train" "$1" --resume
-    else
-        "$BIN/prnet-train" "$1"
-    fi
-}
-
-stage training/configs/shipped.json runs/shipped                  # 800 steps, fresh faces rendered on the fly
-stage training/configs/shipped_stage2.json runs/shipped_stage2    # 500 steps from stage 1
-"$BIN/prnet-train" --make-cache runs/cache_stage3 --count 12000 --base-seed 3000000 --workers 2
-stage training/configs/shipped_stage3.json runs/shipped_stage3    # 4,000 steps on the cache
-cp runs/shipped_stage3/weights.safetensors engine/default_weights/prnet_default.safetensors
+export OMP_WAIT_POLICY=PASSIVE
+PY="$BIN/python" training/select_model.sh 20 w16_out64 w8_out64 w16_out32
+"$BIN/prnet-train" --make-cache runs/cache128_ict --count 20000 --base-seed 5000000 --map-size 64 \
+    --workers 2 --synthetic-config '{"image_size": 128, "pitch_range": [-40, 40], "expression_scale": 1.25, "open_mouth_probability": 0.4, "glasses_probability": 0.35, "box_shift": 0.06, "box_scale_jitter": 0.08, "ict_expression_probability": 1.0}'
+if [[ -f runs/default_model/weights.safetensors ]]; then
+    echo "== runs/default_model: already done"
+elif [[ -f runs/default_model/checkpoint.pt ]]; then
+    "$BIN/prnet-train" training/configs/default_model.json --resume
+else
+    "$BIN/prnet-train" training/configs/default_model.json
+fi
+cp runs/default_model/weights.safetensors engine/default_weights/prnet_default.safetensors
 echo "== new default weights: engine/default_weights/prnet_default.safetensors"

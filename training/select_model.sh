@@ -23,7 +23,7 @@ fi
 PHOTOS=${PHOTOS:-../shared/assets/photos}
 SYNTHETIC='{"image_size": 128, "pitch_range": [-40, 40], "expression_scale": 1.25, "open_mouth_probability": 0.4, "glasses_probability": 0.35, "box_shift": 0.06, "box_scale_jitter": 0.08}'
 
-$PY -m training.cli --make-cache runs/cache128 --count "${CACHE_COUNT:-80000}" --base-seed 4000000 \
+$PY -m training.cli --make-cache runs/cache128 --count "${CACHE_COUNT:-60000}" --base-seed 4000000 \
     --map-size 64 --workers 2 --synthetic-config "$SYNTHETIC" --no-progress
 
 for name in "${CANDIDATES[@]}"; do
