@@ -113,9 +113,14 @@ def test_decoding_does_not_copy_the_photo(layout, assets_dir):
 
 def run_measured(args: list[str], limit_address_space: int | None = None,
                  timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
-    """Run `prnet` in a child that reports its own peak RSS (bytes) on its last stdout line."""
-    code = ("import resource, sys\nfrom engine.cli import main\ncode = main(sys.argv[1:])\n"
-            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    """Run `prnet` in a child that reports its own peak RSS (bytes) on its last stdout line.
+
+    The peak is VmHWM, the high-water mark of the child's own address space. Not ru_maxrss:
+    Linux carries that across fork and exec, so a child of a large pytest process reported the
+    parent's RSS (1079 MB in CI for a CLI that peaks near 540 MB)."""
+    code = ("import re, sys\nfrom engine.cli import main\ncode = main(sys.argv[1:])\n"
+            "status = open('/proc/self/status').read()\n"
+            "print('MAXRSS', int(re.search(r'VmHWM:\\s*(\\d+) kB', status).group(1)) * 1024)\n"
             "sys.exit(code)\n")
 
     def limit():
