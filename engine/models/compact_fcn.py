@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ..uv_resample import upsample_uv_map
-from .blocks import ConvBN, DeconvBN, ResBlock, fuse_blocks
-from .resfcn256 import ENCODER_PLAN
+from .blocks import DeconvBN, fuse_blocks
+from .resfcn256 import resfcn_encoder
 
 ENCODER_STRIDE = 32          # five stride-2 residual blocks
 POSITION_HEADROOM = 1.1      # the sigmoid spans 1.1 x the crop, as in PRNet
@@ -82,12 +82,7 @@ class CompactFCN(nn.Module):
         super().__init__()
         self.config = config or CompactFCNConfig()
         width = self.config.base_width
-        self.stem = ConvBN(self.config.in_channels, width, 4)
-        blocks, channels = [], width
-        for multiplier, stride in ENCODER_PLAN:
-            blocks.append(ResBlock(channels, width * multiplier, stride))
-            channels = width * multiplier
-        self.encoder = nn.Sequential(*blocks)
+        self.stem, self.encoder, channels = resfcn_encoder(self.config.in_channels, width)
         layers = []
         for _ in range(self.config.upsamplings):
             out = max(channels // 2, self.config.min_decoder_width)

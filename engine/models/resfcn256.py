@@ -58,6 +58,18 @@ DECODER_PLAN = [(32, 1), (16, 2), (16, 1), (16, 1), (8, 2), (8, 1), (8, 1), (4, 
                 (4, 1), (2, 2), (2, 1), (1, 2), (1, 1), (None, 1), (None, 1), (None, 1)]
 
 
+def resfcn_encoder(in_channels: int, base_width: int) -> tuple[ConvBN, nn.Sequential, int]:
+    """ResFCN256's 4x4 stem and its ten ResBlocks (``ENCODER_PLAN``): (stem, encoder, channels).
+
+    Shared with CompactFCN, which keeps the same encoder and the same state_dict names."""
+    stem = ConvBN(in_channels, base_width, 4)
+    blocks, channels = [], base_width
+    for multiplier, stride in ENCODER_PLAN:
+        blocks.append(ResBlock(channels, base_width * multiplier, stride))
+        channels = base_width * multiplier
+    return stem, nn.Sequential(*blocks), channels
+
+
 class ResFCN256(nn.Module):
     """Image (N, 3, 256, 256) in [0, 1] -> UV position map (N, 3, 256, 256) in pixels."""
 
@@ -65,12 +77,7 @@ class ResFCN256(nn.Module):
         super().__init__()
         self.config = config or ResFCN256Config()
         width = self.config.base_width
-        self.stem = ConvBN(self.config.in_channels, width, 4)
-        blocks, channels = [], width
-        for multiplier, stride in ENCODER_PLAN:
-            blocks.append(ResBlock(channels, width * multiplier, stride))
-            channels = width * multiplier
-        self.encoder = nn.Sequential(*blocks)
+        self.stem, self.encoder, channels = resfcn_encoder(self.config.in_channels, width)
         layers = []
         for index, (multiplier, stride) in enumerate(DECODER_PLAN):
             out = self.config.out_channels if multiplier is None else width * multiplier
