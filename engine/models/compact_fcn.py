@@ -20,13 +20,14 @@ position map downstream is unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..uv_resample import upsample_uv_map
 from .blocks import DeconvBN, fuse_blocks
+from .config_base import ArchitectureConfig
 from .resfcn256 import resfcn_encoder
 
 ENCODER_STRIDE = 32          # five stride-2 residual blocks
@@ -34,7 +35,7 @@ POSITION_HEADROOM = 1.1      # the sigmoid spans 1.1 x the crop, as in PRNet
 
 
 @dataclass(frozen=True)
-class CompactFCNConfig:
+class CompactFCNConfig(ArchitectureConfig):
     """Architecture of a CompactFCN. The defaults are our shipped default's (see the model card)."""
 
     base_width: int = 16
@@ -62,17 +63,6 @@ class CompactFCNConfig:
     @property
     def output_scale(self) -> float:
         return self.input_size * POSITION_HEADROOM
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CompactFCNConfig":
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        unknown = set(data) - set(known)
-        if unknown:
-            raise ValueError(f"unknown CompactFCN config keys: {sorted(unknown)}")
-        return cls(**known)
 
 
 class CompactFCN(nn.Module):

@@ -12,12 +12,13 @@ widths give the cheaper variants we train on the CPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .blocks import BATCHNORM_EPS, ConvBN, DeconvBN, ResBlock, fuse_blocks, same_padding
+from .config_base import ArchitectureConfig
 
 __all__ = ["BATCHNORM_EPS", "ConvBN", "DeconvBN", "ResBlock", "ResFCN256", "ResFCN256Config",
            "same_padding", "ENCODER_PLAN", "DECODER_PLAN", "POSITION_SCALE"]
@@ -26,7 +27,7 @@ POSITION_SCALE = 256 * 1.1
 
 
 @dataclass(frozen=True)
-class ResFCN256Config:
+class ResFCN256Config(ArchitectureConfig):
     """Architecture of a ResFCN256. The defaults are the paper's network."""
 
     base_width: int = 16
@@ -38,17 +39,6 @@ class ResFCN256Config:
     @property
     def output_size(self) -> int:
         return self.input_size
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ResFCN256Config":
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        unknown = set(data) - set(known)
-        if unknown:
-            raise ValueError(f"unknown ResFCN256 config keys: {sorted(unknown)}")
-        return cls(**known)
 
 
 # (output width multiplier, stride) of the ten residual blocks.
