@@ -81,28 +81,41 @@ def test_shipped_configs_load():
 
 
 def test_the_shipped_recipe_chains_its_stages_and_matches_the_default_weights():
-    """training/retrain_default.sh: the long run starts from the selection's winner, and the
-    shipped weights are one of the two (the winner, or the long run's export)."""
+    """training/retrain_default.sh: every stage trains from the export of the one before, back to
+    the selection's winner, and the shipped weights are the export of one of those stages."""
     from engine.reconstructor import DEFAULT_WEIGHTS
     from engine.weights import load_weights
 
-    final = load_config(CONFIGS / "default_model.json")
-    winner_dir = Path(final.train.init_weights).parent
-    winner = load_config(CONFIGS / "selection" / f"{winner_dir.name}.json")
-    assert Path(winner.output_dir) == winner_dir and winner.model_config == final.model_config
     script = (CONFIGS.parent / "retrain_default.sh").read_text()
-    assert winner_dir.name in script and "training/configs/default_model.json" in script
-    for folder in final.data.path:
-        assert folder in script or folder in (CONFIGS.parent / "select_model.sh").read_text()
+    scripts = script + (CONFIGS.parent / "select_model.sh").read_text()
+    by_output = {Path(config.output_dir): config for config in map(
+        load_config, [*CONFIGS.glob("*.json"), *CONFIGS.glob("selection/*.json")])}
+    final = load_config(CONFIGS / "default_model_long.json")
     assert (f"{final.output_dir}/weights.safetensors "
             f"{DEFAULT_WEIGHTS.relative_to(CONFIGS.parents[1])}") in script
+    stages = [final]
+    while stages[-1].train.init_weights:
+        parent = Path(stages[-1].train.init_weights)
+        assert parent.name == "weights.safetensors" and parent.parent in by_output
+        stages.append(by_output[parent.parent])
+    winner = stages[-1]
+    assert Path(winner.output_dir).parent.name == "select" and len(stages) == 3
+    assert Path(winner.output_dir).name in script
+    for stage in stages:
+        assert stage.model_config == final.model_config
+        folders = [stage.data.path] if isinstance(stage.data.path, str) else stage.data.path
+        for folder in folders:
+            assert f"--make-cache {folder} " in scripts
+    for stage in stages[:-1]:
+        assert f"{Path(stage.output_dir).name}.json" in script or Path(stage.output_dir).name in script
     info = load_weights(DEFAULT_WEIGHTS)[1]
     assert info.config == final.model_config
     chain, runs = info.provenance, []
     while chain:
         runs.append(chain.get("run") or chain.get("provenance", {}).get("run"))
         chain = chain.get("init")
-    assert runs in ([winner.name], [final.name, winner.name])
+    names = [stage.name for stage in stages]
+    assert runs in [names[k:] for k in range(len(names))]
 
 
 def test_bad_configs_are_one_line_errors(tmp_path, capsys):
