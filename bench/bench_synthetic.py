@@ -144,9 +144,9 @@ def main() -> None:
     if args.map_size:
         import tempfile
 
-        from training.datasets import _synthetic_valid_mask, write_cached_sample
+        from training.datasets.synthetic_cache import synthetic_valid_mask, write_cached_sample
 
-        valid = _synthetic_valid_mask()
+        valid = synthetic_valid_mask()
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             for i in range(n_stage):

@@ -60,7 +60,7 @@ def write_cached_sample(folder: Path, index: int, image: np.ndarray, position_ma
 
 
 @functools.lru_cache(maxsize=1)
-def _synthetic_valid_mask() -> np.ndarray:
+def synthetic_valid_mask() -> np.ndarray:
     """(256, 256) bool: the UV texels the synthetic ground truth covers."""
     from training.groundtruth import uv_gather_for
     from training.morphable_model import load_bfm_from_assets
@@ -77,7 +77,7 @@ def _make_one(args: tuple) -> int:
     sample = synthetic_generator().generate_sample(seed, config)
     params = dict(getattr(sample, "params", {}) or {})
     params["seed"] = seed
-    valid = _synthetic_valid_mask() if map_size and map_size != MAP_SIZE else None
+    valid = synthetic_valid_mask() if map_size and map_size != MAP_SIZE else None
     write_cached_sample(Path(folder), index, sample.image, sample.position_map,
                         getattr(sample, "landmarks", None), params, image_format,
                         map_size=map_size, valid=valid)
