@@ -8,9 +8,9 @@
 # 2. renders runs/cache128_ict (3,000 faces with ICT-FaceKit's closed eyes, winks, squints);
 # 3. the long run from the winner (training/configs/default_model.json: 1,100 steps);
 # 4. renders runs/cache128_b (40,000 fresh faces, seeds 6,000,000+) and trains on from 3's
-#    export (training/configs/default_model_long.json: 4,000 steps);
+#    export (training/configs/default_model_long.json: 3,600 steps);
 # 5. copies its weights to engine/default_weights/.
-# About 1 h 50 min for 1-2, 30 min for 3 and 1 h 50 min for 4 on a quiet 2-core machine.
+# About 1 h 50 min for 1-2, 30 min for 3 and 1 h 45 min for 4 on a quiet 2-core machine.
 set -euo pipefail
 BIN="${PRNET_BIN:-.venv/bin}"
 : "${PRNET_ASSETS:?set PRNET_ASSETS to the assets folder (e.g. ../shared/assets)}"
