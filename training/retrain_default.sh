@@ -7,7 +7,7 @@
 #    selection candidates, 20 quiet-machine minutes each (docs/model_selection.md);
 # 2. renders runs/cache128_ict (3,000 faces with ICT-FaceKit's closed eyes, winks, squints);
 # 3. the long run from the winner (training/configs/default_model.json: 1,100 steps);
-# 4. renders runs/cache128_b (60,000 fresh faces, seeds 6,000,000+) and trains on from 3's
+# 4. renders runs/cache128_b (40,000 fresh faces, seeds 6,000,000+) and trains on from 3's
 #    export (training/configs/default_model_long.json: 8,000 steps);
 # 5. copies its weights to engine/default_weights/.
 # About 1 h 50 min for 1-2, 30 min for 3 and 3 h 45 min for 4 on a quiet 2-core machine.
@@ -19,7 +19,7 @@ PY="$BIN/python" training/select_model.sh 20 w16_out64 w8_out64 w16_out32
 "$BIN/prnet-train" --make-cache runs/cache128_ict --count 3000 --base-seed 5000000 --map-size 64 \
     --workers 2 --synthetic-config '{"image_size": 128, "pitch_range": [-40, 40], "expression_scale": 1.25, "open_mouth_probability": 0.4, "glasses_probability": 0.35, "box_shift": 0.06, "box_scale_jitter": 0.08, "ict_expression_probability": 1.0}'
 SYNTHETIC='{"image_size": 128, "pitch_range": [-40, 40], "expression_scale": 1.25, "open_mouth_probability": 0.4, "glasses_probability": 0.35, "box_shift": 0.06, "box_scale_jitter": 0.08}'
-"$BIN/prnet-train" --make-cache runs/cache128_b --count 60000 --base-seed 6000000 --map-size 64 \
+"$BIN/prnet-train" --make-cache runs/cache128_b --count 40000 --base-seed 6000000 --map-size 64 \
     --workers 2 --synthetic-config "$SYNTHETIC"
 # stages 3 and 4: each trains from the export of the one before (its init_weights)
 for stage in default_model default_model_long; do
