@@ -150,6 +150,16 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def derivation_key(version: str, inputs: Iterable[tuple[str, str | os.PathLike]]) -> str:
+    """The cache key of data derived from files: sha256 over the derivation's version and each
+    input's name and sha256, in the given order (a changed input or derivation is a new key)."""
+    digest = hashlib.sha256(version.encode())
+    for name, path in inputs:
+        digest.update(name.encode())
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def _download(url: str, timeout: float = 60.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (pinned https)
         return response.read()

@@ -31,7 +31,6 @@ supported vertices, the number of triangles the fit turned over and the run time
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -40,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .assets import asset_path, sha256_file, user_cache_dir
+from .assets import asset_path, derivation_key, user_cache_dir
 from .errors import AssetError
 from .expression_template import template_displacements
 from .fileio import atomic_write_with
 from .ict_facekit import ICT_MODEL, ICTFaceModel, ict_model_path, load_ict_model
+from .landmarks import INNER_FACE
 from .mesh_edges import boundary_edges, face_normals
 from .mesh_geometry import bilaplacian, closest_points_on_mesh, vertex_normals
 from .pose import fit_similarity
@@ -56,7 +56,7 @@ DERIVATION_VERSION = "ict-bfm-registration-v1"
 INPUT_FILES = (ICT_MODEL, "bfm/u_shp.npy", "bfm/u_exp.npy", "bfm/keypoints_sim.npy",
                "bfm_noneck/indices.npy", "bfm_noneck/tri.pkl")
 MICROMETRES_TO_MM = 1e-3
-INNER_LANDMARKS = np.arange(17, 68)   # brows, nose, eyes, mouth: defined alike in both models
+INNER_LANDMARKS = np.asarray(INNER_FACE)  # defined alike in both models (the jaw line is not)
 # (stiffness, landmark weight) per level; the data term weighs 1 per vertex.
 SCHEDULE = ((100.0, 10.0), (30.0, 5.0), (10.0, 2.0), (3.0, 1.0), (1.0, 0.5))
 ITERATIONS_PER_LEVEL = 2
@@ -209,12 +209,9 @@ def register(assets_dir: str | None = None) -> ICTRegistration:
 
 def inputs_key(assets_dir: str | None = None) -> str:
     """sha256 over the derivation version and the sha256 of every input file."""
-    digest = hashlib.sha256(DERIVATION_VERSION.encode())
-    for relpath in INPUT_FILES:
-        path = ict_model_path(assets_dir) if relpath == ICT_MODEL else asset_path(relpath, assets_dir)
-        digest.update(relpath.encode())
-        digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
+    return derivation_key(DERIVATION_VERSION, [
+        (relpath, ict_model_path(assets_dir) if relpath == ICT_MODEL else asset_path(relpath, assets_dir))
+        for relpath in INPUT_FILES])
 
 
 _ARRAYS = ("template", "triangles", "landmark_vertices", "ict_triangle", "ict_vertices",

@@ -22,6 +22,7 @@ EYES = range(36, 48)
 OUTER_LIPS = range(48, 60)
 INNER_LIPS = range(60, 68)   # the mouth opening
 LIPS = range(48, 68)
+INNER_FACE = range(17, 68)   # brows, nose, eyes and lips: everything but the jaw line
 
 # Single points.
 CHIN = 8

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.assets import asset_path, sha256_file, user_cache_dir
+from engine.assets import asset_path, derivation_key, user_cache_dir
 from engine.fileio import atomic_write_with
 
 from .asset_files import asset_input_paths, load_asset_arrays
@@ -23,16 +22,8 @@ from .model_files import read_model_file
 log = logging.getLogger(__name__)
 
 
-def _inputs_key(paths: dict[str, Path]) -> str:
-    digest = hashlib.sha256(DERIVATION_VERSION.encode())
-    for rel in sorted(paths):
-        digest.update(rel.encode())
-        digest.update(sha256_file(paths[rel]).encode())
-    return digest.hexdigest()
-
-
 def _cached_bases(paths: dict[str, Path], use_cache: bool) -> dict[str, Any]:
-    key = _inputs_key(paths)
+    key = derivation_key(DERIVATION_VERSION, sorted(paths.items()))
     cache_file = user_cache_dir() / "derived" / f"bfm_bases_{key[:24]}.npz"
     if use_cache and cache_file.is_file():
         try:
