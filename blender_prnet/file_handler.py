@@ -5,7 +5,9 @@ from __future__ import annotations
 import bpy
 from bpy_extras.io_utils import poll_file_object_drop
 
-PHOTO_EXTENSIONS = ".jpg;.jpeg;.png;.tif;.tiff;.bmp;.webp"
+from .batch import IMAGE_EXTENSIONS
+
+PHOTO_EXTENSIONS = ";".join(IMAGE_EXTENSIONS)  # every format the engine reads
 
 
 class PRNET_FH_photo(bpy.types.FileHandler):

@@ -256,7 +256,11 @@ def test_numeric_photo_stem_gets_a_prefix(scene, tmp_path):
 def test_file_handler_and_a_drop_style_call(scene):
     handler = bpy.types.PRNET_FH_photo
     assert handler.bl_import_operator == "prnet.reconstruct_from_photo"
-    assert handler.bl_file_extensions == ".jpg;.jpeg;.png;.tif;.tiff;.bmp;.webp"
+    from blender_prnet.batch import IMAGE_EXTENSIONS
+
+    extensions = handler.bl_file_extensions.split(";")
+    assert set(extensions) >= {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+    assert extensions == list(IMAGE_EXTENSIONS)  # one list: the formats the engine reads
     # A drop sets filepath and directory and invokes the operator (headless bpy has no event,
     # so Blender runs execute directly: the same call a script makes).
     result = bpy.ops.prnet.reconstruct_from_photo(
