@@ -5,7 +5,8 @@ The zip is self-contained apart from the third-party packages (torch & co.,
 installed from the add-on's preferences, see docs/blender.md):
 
 - the add-on (``blender_prnet/``, with its manifest and retargeting presets) at the zip root,
-- the user guide ``docs/blender.md`` as ``docs/blender.md`` (the operators' Online Manual),
+- the user guide ``docs/blender.md`` as ``docs/blender.md`` (the operators' Online Manual), with
+  the local files it links (its pictures, ``docs/expressions.md`` and that page's pictures),
 - our pure-Python engine vendored as ``_vendor/engine`` (imported as a sub-package,
   so it never clashes with another module called ``engine``),
 - the engine's default weights (``engine/default_weights/*.safetensors``) when present
@@ -25,6 +26,7 @@ import ast
 import glob
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -34,7 +36,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 ADDON_DIR = REPO / "blender_prnet"
 ENGINE_DIR = REPO / "engine"
-USER_GUIDE = REPO / "docs" / "blender.md"
+DOCS_DIR = REPO / "docs"
+USER_GUIDE = DOCS_DIR / "blender.md"
+# Markdown links and pictures with a relative target: ](target) with no scheme or anchor.
+LOCAL_LINK = re.compile(r"\]\(([^)#:\s]+)\)")
 VENDOR_PREFIX = "_vendor"
 # A fixed timestamp makes the zip byte-for-byte reproducible.
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
@@ -92,6 +97,19 @@ def check_engine_imports(files: list[Path]) -> None:
                                      "that it works when vendored into the add-on")
 
 
+def guide_files(guide: Path = USER_GUIDE) -> list[Path]:
+    """The user guide and the files under docs/ that it links, and theirs (pictures, pages)."""
+    found, todo = set(), [guide]
+    while todo:
+        page = todo.pop().resolve()
+        if page in found or not page.is_file() or DOCS_DIR.resolve() not in page.parents:
+            continue
+        found.add(page)
+        if page.suffix == ".md":
+            todo += [page.parent / link for link in LOCAL_LINK.findall(page.read_text("utf-8"))]
+    return sorted(found)
+
+
 def build(output_dir: str | os.PathLike = REPO / "dist", include_weights: bool = True) -> Path:
     """Write the extension zip and return its path."""
     manifest = read_manifest()
@@ -107,8 +125,7 @@ def build(output_dir: str | os.PathLike = REPO / "dist", include_weights: bool =
     target = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
     temp = target.with_name(target.name + ".part")
     entries = [(path, path.relative_to(ADDON_DIR).as_posix()) for path in addon_files]
-    if USER_GUIDE.is_file():
-        entries.append((USER_GUIDE, "docs/blender.md"))
+    entries += [(path, f"docs/{path.relative_to(DOCS_DIR).as_posix()}") for path in guide_files()]
     entries.append((None, f"{VENDOR_PREFIX}/__init__.py"))
     entries += [(path, f"{VENDOR_PREFIX}/engine/{path.relative_to(ENGINE_DIR).as_posix()}")
                 for path in engine_files]

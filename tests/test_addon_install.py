@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import sys
 import textwrap
@@ -64,6 +65,14 @@ def test_zip_is_self_contained_and_reproducible(built_zip, tmp_path):
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".npy", ".mat",
                                                                        ".pkl", ".npz"))]
     assert not [n for n in names if n.startswith(("tests/", "training/", "shared/"))]
+    # the bundled guide's local links (pictures, the expressions page) resolve inside the zip
+    for page in [n for n in names if n.startswith("docs/") and n.endswith(".md")]:
+        text = zipfile.ZipFile(built_zip).read(page).decode()
+        for link in build_addon.LOCAL_LINK.findall(text):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(page), link))
+            if not target.startswith(".."):
+                assert target in names, f"{page} links {link}, which the zip lacks"
+    assert {"docs/expressions.md", "docs/blender_render.png"} <= set(names)
     again = build_addon.build(tmp_path)
     assert again.read_bytes() == built_zip.read_bytes()
 
