@@ -133,3 +133,31 @@ def test_a_folder_in_the_way_leaves_nothing_partial(tmp_path, faces):
     assert "face.obj" in message and "\n" not in message and ".part" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.obj"]
     assert list((tmp_path / "face.obj").iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="flock and fork are POSIX")
+def test_two_writers_take_turns(tmp_path, faces):
+    """A writer waits while another holds the folder's lock (flock on the folder itself), then
+    writes its whole face; nothing of the two writes is mixed."""
+    import fcntl
+
+    _, new, _, new_files = faces
+    folder = tmp_path / "out"
+    folder.mkdir()
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the other writer, holding the lock for a second
+        handle = os.open(folder, os.O_RDONLY)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        os.write(ready_write, b"1")
+        time.sleep(1.0)
+        os._exit(0)
+    try:
+        assert os.read(ready_read, 1) == b"1"
+        start = time.monotonic()
+        export_result(new, folder, "face")
+        waited = time.monotonic() - start
+    finally:
+        os.waitpid(pid, 0)
+    assert waited > 0.8  # it waited for the other writer's lock
+    assert face_files(folder) == new_files and not hidden_files(folder)
