@@ -12,6 +12,13 @@ For each network it measures, side by side and in the same process:
   measured in the same run (FLOPs counted by ``torch.utils.flop_counter``);
 - the ratio of the two.
 
+With ``--loop``, it also runs the real training loop (``training.train``: the cached samples
+read by a DataLoader worker, augmentation, the weighted loss, backward, Adam) for each network
+on its own data: a 256-pixel cache with 256x256 maps for the ResFCN256, a cache at the new
+network's input size with maps averaged to its output size for the other. It renders both
+small caches first (``--loop-samples`` faces each, seeds 1,000,000,000+, into a temporary
+folder) and reports the median images/s of the logged windows after the first.
+
 The load average before and after is printed: trust the numbers only when it stays below
 the thread count.
 """
@@ -66,6 +73,37 @@ def training_images_per_second(config, batch: int, steps: int) -> float:
     return batch * steps / (time.perf_counter() - start)
 
 
+def loop_images_per_second(config, cache: Path, batch: int, steps: int, threads: int,
+                           out: Path) -> float:
+    """Images/s of ``training.train`` on ``cache`` (median of the windows after the first)."""
+    import statistics
+
+    from engine.models import model_spec
+    from training.train import load_config, read_log, train
+
+    run = load_config("tiny").with_overrides(**{
+        "name": f"bench-{out.name}", "output_dir": str(out), "model": model_spec(config),
+        "data": {"source": "synthetic_cache", "path": str(cache)},
+        "loss.read_texel_weight": 1.0 if config.output_size < 256 else 0.0,
+        "loss.normalisation": "weights", "train.batch_size": batch, "train.steps": steps,
+        "train.steps_per_epoch": None, "train.workers": 1, "train.threads": threads,
+        "train.log_every": max(steps // 6, 1), "train.checkpoint_every": steps + 1})
+    result = train(run, progress=False, export=False)
+    rates = [float(row["samples_per_s"]) for row in read_log(result.output_dir / "log.csv")]
+    return statistics.median(rates[1:] or rates)
+
+
+def render_cache(folder: Path, count: int, image_size: int, map_size: int) -> Path:
+    from training.datasets import make_synthetic_cache
+
+    start = time.perf_counter()
+    make_synthetic_cache(folder, count, base_seed=1_000_000_000, workers=2, progress=False,
+                         synthetic_config={"image_size": image_size}, map_size=map_size)
+    print(f"rendered {count} samples at {image_size} px (maps {map_size}) in "
+          f"{time.perf_counter() - start:.0f} s")
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None)
@@ -74,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16, help="training batch for both networks")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--loop", action="store_true",
+                        help="also time the real training loop of both networks (renders caches)")
+    parser.add_argument("--loop-steps", type=int, default=36, help="training steps per network")
+    parser.add_argument("--loop-samples", type=int, default=160, help="faces per bench cache")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,6 +148,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training throughput ratio (new / old): {new_rate / old_rate:.2f}x; "
           f"inference time ratio (new / old): {new_wall / old_wall:.2f}")
     print(f"matmul peak: {peak_wall:.1f} GFLOP/s wall, {peak_cpu:.1f} GFLOP/cpu-s")
+    if args.loop:
+        import tempfile
+
+        threads = torch.get_num_threads()
+        with tempfile.TemporaryDirectory(prefix="bench_models_") as temp:
+            temp = Path(temp)
+            caches = {"width-4 ResFCN256": render_cache(temp / "cache256", args.loop_samples, 256, 256),
+                      "new default": render_cache(temp / "cache_new", args.loop_samples,
+                                                  new.input_size, max(new.output_size, 64))}
+            loop = {name: loop_images_per_second(rows[name][0], caches[name], args.batch,
+                                                 args.loop_steps, threads, temp / f"run{i}")
+                    for i, name in enumerate(rows)}
+        for name, rate in loop.items():
+            print(f"real training loop, {name:18s}: {rate:6.1f} img/s (batch {args.batch}, "
+                  f"{args.loop_steps} steps, 1 loader worker, {threads} threads)")
+        old_loop, new_loop = loop.values()
+        print(f"real training loop throughput ratio (new / old): {new_loop / old_loop:.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
