@@ -8,9 +8,10 @@
 # 2. renders runs/cache128_ict (3,000 faces with ICT-FaceKit's closed eyes, winks, squints);
 # 3. the long run from the winner (training/configs/default_model.json: 1,100 steps);
 # 4. renders runs/cache128_b (40,000 fresh faces, seeds 6,000,000+) and trains on from 3's
-#    export (training/configs/default_model_long.json: 8,000 steps);
+#    export (training/configs/default_model_long.json: 4,000 steps);
 # 5. copies its weights to engine/default_weights/.
-# About 1 h 50 min for 1-2, 30 min for 3 and 3 h 45 min for 4 on a quiet 2-core machine.
+# About 1 h 50 min for 1-2, 30 min for 3 and 4-5 h for 4 on a quiet 2-core machine
+# (the machine of 2026-12-07 trained at 8-9 images/s, about half the speed of earlier ones).
 set -euo pipefail
 BIN="${PRNET_BIN:-.venv/bin}"
 : "${PRNET_ASSETS:?set PRNET_ASSETS to the assets folder (e.g. ../shared/assets)}"

@@ -92,6 +92,10 @@ class _Session:
         t = config.train
         self.config, self.dist, self.start_wall = config, dist_info, start_wall
         self.device = resolve_device(t.device, local_rank=dist_info.local_rank)
+        if self.device.type == "cpu":
+            # Trained weights and real images make denormal floats in backward; flushing them to
+            # zero made a CPU step 10-15% faster (measured on 2026-12-07, CompactFCN w16 batch 32).
+            torch.set_flush_denormal(True)
         self.out_dir = Path(config.output_dir)
         self.ckpt_path = self.out_dir / CHECKPOINT_NAME
         self.log = RunLog(self.out_dir, write=dist_info.is_main, echo=echo)
