@@ -86,16 +86,18 @@ def unique_stem(stem: str, used: set[str]) -> str:
 
 
 class _Interrupts:
-    """SIGINT/SIGTERM raise BatchInterrupted at once, except while a face is being written:
-    then the face is finished first."""
+    """SIGINT/SIGTERM stop the batch: at once while an image is being reconstructed (that can
+    take seconds), otherwise at the next :meth:`check`, between images. So a face being written
+    is finished first, and no exception lands inside the progress bar's lock (tqdm holds one
+    while it writes: raising there left it half released)."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._writing = False
+        self._immediate = False
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
-        if not self._writing:
+        if self._immediate:
             raise BatchInterrupted(signum)
 
     @contextlib.contextmanager
@@ -111,13 +113,14 @@ class _Interrupts:
                 signal.signal(signum, handler)
 
     @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """A signal arriving in this block waits for its end (then :meth:`check` raises)."""
-        self._writing = True
+    def immediate(self) -> Iterator[None]:
+        """A signal arriving in this block raises BatchInterrupted at once."""
+        self.check()
+        self._immediate = True
         try:
             yield
         finally:
-            self._writing = False
+            self._immediate = False
 
     def check(self) -> None:
         if self.signum is not None:
@@ -195,18 +198,16 @@ def run_reconstruct(args, items: Sequence[tuple[str, object]], make_reconstructo
                                     disable=not show_bar, file=sys.stderr):
                 ok = True
                 try:
-                    if all_faces:
-                        results = reconstructor.reconstruct_all(image)
-                    else:
-                        results = [reconstructor.reconstruct(image, bbox=getattr(args, "bbox", None))]
+                    with interrupts.immediate():
+                        results = (reconstructor.reconstruct_all(image) if all_faces else
+                                   [reconstructor.reconstruct(image, bbox=getattr(args, "bbox", None))])
                     stem = Path(name).stem
-                    with interrupts.deferred():  # no face cut in half, the counts stay true
-                        for index, result in enumerate(results):
-                            face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
-                            export_result(result, args.output, unique_stem(face_stem, used),
-                                          formats, stale_before=run_start)
-                            written += 1
-                        done += 1
+                    for index, result in enumerate(results):  # a signal waits: no face cut in half
+                        face_stem = stem if len(results) == 1 else f"{stem}_face{index}"
+                        export_result(result, args.output, unique_stem(face_stem, used),
+                                      formats, stale_before=run_start)
+                        written += 1
+                    done += 1
                 except PRNetError as exc:
                     if isinstance(exc, NoFaceError) and no_face_hint:
                         exc = exc.with_hint(no_face_hint)

