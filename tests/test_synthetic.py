@@ -89,3 +89,35 @@ def test_batch_with_workers_matches_in_process():
         np.testing.assert_array_equal(sample.image, generate_sample(seed).image)
     sheet = contact_sheet(batch, columns=2)
     assert sheet.shape == (512, 512, 3)
+
+
+def _lid_gap(landmarks: np.ndarray, upper: list[int], lower: list[int]) -> float:
+    """Mean 2D distance of an eye's upper-lid landmarks to its lower-lid ones."""
+    return float(np.linalg.norm(landmarks[upper, :2] - landmarks[lower, :2], axis=1).mean())
+
+
+def test_ict_expressions_close_the_eyes_they_name():
+    """With ICT-FaceKit's expressions on, the eyes the params call closed (eyeBlink >= 0.85,
+    ARKit's left = the subject's left = iBUG 42-47) are closed in the ground truth, and only the
+    expression changes: the same seed without them has the same pose and identity."""
+    config = SyntheticConfig(ict_expression_probability=1.0, occlusion_probability=0.0,
+                             yaw_range=(-30.0, 30.0))
+    left, right = ([43, 44], [47, 46]), ([37, 38], [41, 40])
+    closed_eyes = 0
+    for seed in range(20, 26):
+        with_ict = generate_sample(seed, config)
+        plain = generate_sample(seed, SyntheticConfig(occlusion_probability=0.0,
+                                                      yaw_range=(-30.0, 30.0)))
+        weights = with_ict.params["ict_expressions"]
+        assert "ict_expressions" not in plain.params
+        assert with_ict.params["yaw"] == plain.params["yaw"]
+        assert with_ict.params["shape_coeffs"] == plain.params["shape_coeffs"]
+        for name, (upper, lower) in (("eyeBlink_L", left), ("eyeBlink_R", right)):
+            if weights.get(name, 0.0) >= 0.85:
+                closed_eyes += 1
+                assert _lid_gap(with_ict.landmarks, upper, lower) < 0.35 * _lid_gap(
+                    plain.landmarks, upper, lower), (seed, name, weights)
+            elif name not in weights:  # a wink: the other eye stays as it was
+                assert _lid_gap(with_ict.landmarks, upper, lower) == pytest.approx(
+                    _lid_gap(plain.landmarks, upper, lower), rel=0.1), (seed, name, weights)
+    assert closed_eyes >= 3  # the seeds above hold closed eyes and winks
