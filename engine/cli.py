@@ -50,6 +50,9 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--expressions", action="store_true",
                        help="add ICT-FaceKit's 57 ARKit-style expression shapes to the .npz "
                             "(needs the ict_facekit asset; a few seconds per face)")
+        p.add_argument("--no-smooth", action="store_true",
+                       help="keep a coarse network map's plain bilinear upsampling (a faceted "
+                            "surface; default: smoothed, landmarks as predicted)")
 
     rec = sub.add_parser("reconstruct", help="reconstruct faces from photos")
     rec.add_argument("images", nargs="+", help="image files or folders of images")
@@ -77,7 +80,8 @@ def _make_reconstructor(args: argparse.Namespace):
 
     return Reconstructor(weights=args.weights, device=args.device, topology=args.topology,
                          texture_size=args.texture_size, detector=args.detector,
-                         assets_dir=args.assets, expressions=args.expressions)
+                         assets_dir=args.assets, expressions=args.expressions,
+                         smooth=not args.no_smooth)
 
 
 def _demo_image():

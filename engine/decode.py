@@ -68,13 +68,16 @@ def resize_map(position_map: np.ndarray, size: int) -> np.ndarray:
 def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndarray,
                         bbox: tuple[float, float, float, float], layout: UVLayout,
                         topology: str = "bfm", texture_size: int = MAP_SIZE,
-                        path: str | None = None) -> ReconstructionResult:
-    """Everything read from a position map predicted in the crop that ``matrix`` defines."""
+                        path: str | None = None, landmark_map: np.ndarray | None = None
+                        ) -> ReconstructionResult:
+    """Everything read from a position map predicted in the crop that ``matrix`` defines;
+    the landmarks from ``landmark_map`` (same frame) when given (the unsmoothed map)."""
     height, width = image.shape[:2]
     position_map = crop_to_image(crop_map, matrix).astype(np.float32)
     flat = position_map.reshape(-1, 3)
     dense = flat[layout.face_indices].astype(np.float64)
-    landmarks = read_landmarks(position_map, layout)
+    landmarks = read_landmarks(position_map if landmark_map is None else
+                               crop_to_image(landmark_map, matrix), layout)
 
     grid_flat, triangles, uvs = mesh_topology(layout, topology)
     welded = False

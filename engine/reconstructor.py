@@ -130,7 +130,7 @@ class Reconstructor:
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto",
                  topology: str = "bfm", texture_size: int = 256, detector: str = "auto",
                  assets_dir: str | os.PathLike | None = None, two_pass: bool = True,
-                 flip: bool = False, expressions: bool = False) -> None:
+                 flip: bool = False, smooth: bool = True, expressions: bool = False) -> None:
         from .weights import load_model, prepare_for_inference, resolve_device
 
         texture_size = _check_settings(weights, device, topology, texture_size, detector, assets_dir)
@@ -157,6 +157,8 @@ class Reconstructor:
         self.two_pass = bool(two_pass)
         # Average with the mirrored crop's prediction.
         self.flip = bool(flip)
+        # Round off the creases of a coarse (e.g. 32x32) map's bilinear upsampling.
+        self.smooth = bool(smooth)
         # ICT-FaceKit's 57 expressions on every face (a few seconds per face; off by default).
         self.expressions = bool(expressions)
 
@@ -226,18 +228,21 @@ class Reconstructor:
             # in the photo's frame (the pose's roll includes the quarter turn).
             window, to_window = upright_window(array, box, detection.rotation)
             prediction = predict_position_map(self.model, window, transform_box(box, to_window),
-                                              self.layout, two_pass=self.two_pass, flip=self.flip)
+                                              self.layout, two_pass=self.two_pass, flip=self.flip,
+                                              smooth=self.smooth)
             matrix = prediction.matrix @ to_window
             crop_bbox = transform_box(prediction.bbox, np.linalg.inv(to_window))
         else:
             prediction = predict_position_map(self.model, array, box, self.layout,
-                                              two_pass=self.two_pass, flip=self.flip)
+                                              two_pass=self.two_pass, flip=self.flip,
+                                              smooth=self.smooth)
             matrix, crop_bbox = prediction.matrix, prediction.bbox
         if not np.isfinite(prediction.crop_map).all():
             raise WeightsError(f"{self.weights_path}: the network's output for {name} is not "
                                f"finite; the weights file is damaged: re-download or retrain it")
         predicted = time.perf_counter()
-        result = self.result_from_position_map(array, prediction.crop_map, matrix, box, path)
+        result = self.result_from_position_map(array, prediction.crop_map, matrix, box, path,
+                                               landmark_map=prediction.network_map)
         decoded = time.perf_counter()
         timings = {"predict": predicted - start, "decode": decoded - predicted}
         if self.expressions:
@@ -253,6 +258,7 @@ class Reconstructor:
         return result
 
     def result_from_position_map(self, image: np.ndarray, crop_map: np.ndarray, matrix: np.ndarray,
-                                 bbox: BBox, path: str | None = None) -> ReconstructionResult:
+                                 bbox: BBox, path: str | None = None,
+                                 landmark_map: np.ndarray | None = None) -> ReconstructionResult:
         return decode_position_map(image, crop_map, matrix, bbox, self.layout, self.topology,
-                                   self.texture_size, path)
+                                   self.texture_size, path, landmark_map)

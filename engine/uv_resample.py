@@ -5,6 +5,11 @@ high-resolution texels ``[i*f, (i+1)*f)`` (``f`` = 256 / size) and sits at their
 so averaging down (:func:`downsample_position_map`, training targets) and bilinear
 upsampling (:func:`upsample_uv_map`, inference; ``align_corners=False``) are consistent.
 Position values (crop pixels) are never scaled: only the UV grid changes.
+
+Bilinear upsampling is continuous but creased at every low-resolution texel edge: a 32x32
+map makes a mesh of flat facets. :class:`UVMapSmoother` rounds them off with a local plane
+fit over :func:`smoothing_support` (the texels trained by the loss), so nothing the loss
+never constrained is blended into the face.
 """
 
 from __future__ import annotations
@@ -78,3 +83,57 @@ def read_texel_mask(pixels: np.ndarray, size: int, full_size: int = UV_MAP_SIZE)
             rows = np.clip(low[:, 1] + dy, 0, size - 1)
             mask[rows, cols] = True
     return mask
+
+
+def smoothing_support(face_mask: np.ndarray, read_pixels: np.ndarray, size: int,
+                      full_size: int = UV_MAP_SIZE) -> np.ndarray:
+    """(full_size, full_size) float32: 1 where bilinear upsampling of a ``size`` map reads only
+    low-resolution texels the training loss constrains (those overlapping ``face_mask`` and
+    those read for a vertex, :func:`read_texel_mask`), else 0."""
+    constrained = _area(np.asarray(face_mask, np.float32), size) > 0
+    constrained |= read_texel_mask(read_pixels, size, full_size)
+    spread = upsample_uv_map(torch.from_numpy(constrained.astype(np.float32))[None, None],
+                             full_size)[0, 0].numpy()
+    return (spread > 0.999).astype(np.float32)
+
+
+class UVMapSmoother:
+    """Smooths (H, W, C) maps by a local linear fit: at each texel, a plane fitted to the map
+    over ``support`` with Gaussian weights of ``sigma`` texels (normalised convolution of order
+    one). A plane is kept exactly, also at the support's edge, where a plain average would pull
+    the outline inwards; what goes is the curvature within a few texels, e.g. the creases of a
+    bilinear upsampling. Texels with too little support around them keep their values. The
+    support's part of the fit is computed once, here."""
+
+    def __init__(self, support: np.ndarray, sigma: float) -> None:
+        if sigma <= 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
+        self.support = np.asarray(support, np.float32)
+        radius = int(np.ceil(3 * sigma))
+        offsets = np.arange(-radius, radius + 1, dtype=np.float32)
+        gauss = np.exp(-0.5 * (offsets / sigma) ** 2)
+        self.kernels = (gauss, gauss * offsets, gauss * offsets ** 2)  # moments 0, 1, 2
+        w = self.support
+        a, bx, by = self._moment(w, 0, 0), self._moment(w, 1, 0), self._moment(w, 0, 1)
+        cxx, cxy, cyy = self._moment(w, 2, 0), self._moment(w, 1, 1), self._moment(w, 0, 2)
+        # a small ridge on the slopes keeps nearly one-dimensional neighbourhoods solvable
+        cxx, cyy = cxx + 1e-3 * a * sigma ** 2, cyy + 1e-3 * a * sigma ** 2
+        # the plane's value at the texel: the first row of the inverse of the symmetric system
+        # [[a, bx, by], [bx, cxx, cxy], [by, cxy, cyy]] (its cofactors over its determinant)
+        k0, k1, k2 = cxx * cyy - cxy ** 2, by * cxy - bx * cyy, bx * cxy - by * cxx
+        det = a * k0 + bx * k1 + by * k2
+        self.fitted = (a > 0.05 * float(gauss.sum()) ** 2) & (np.abs(det) > 1e-12 * a ** 3)
+        safe = np.where(self.fitted, det, 1.0)
+        self.rows = np.stack([k0, k1, k2]) / safe  # (3, H, W)
+
+    def _moment(self, image: np.ndarray, x: int, y: int) -> np.ndarray:
+        """Sum over neighbours q of gauss * dx^x * dy^y * image(q), with (dx, dy) = q - p."""
+        return cv2.sepFilter2D(image, cv2.CV_64F, self.kernels[x], self.kernels[y],
+                               borderType=cv2.BORDER_CONSTANT).reshape(image.shape)
+
+    def __call__(self, uv_map: np.ndarray) -> np.ndarray:
+        uv_map = np.asarray(uv_map, np.float32)
+        weighted = uv_map * self.support[..., None]
+        fit = sum(row[..., None] * self._moment(weighted, x, y)
+                  for row, (x, y) in zip(self.rows, ((0, 0), (1, 0), (0, 1))))
+        return np.where(self.fitted[..., None], fit, uv_map).astype(np.float32)

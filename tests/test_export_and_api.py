@@ -134,3 +134,22 @@ def test_yaw_sign_convention():
     assert forward[0] > 0
     # Positive pitch turns it up (towards -y, since y points down).
     assert (euler_to_rotation(0, 30, 0) @ np.array([0.0, 0.0, 1.0]))[1] < 0
+
+
+@pytest.mark.parametrize("flag, smooth", [([], True), (["--no-smooth"], False)])
+def test_cli_smoothing_option_reaches_the_reconstructor(tmp_path, tiny_weights, monkeypatch,
+                                                        flag, smooth):
+    import engine.reconstructor
+    from engine.cli import main
+
+    seen = {}
+    real = engine.reconstructor.Reconstructor
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            seen.update(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(engine.reconstructor, "Reconstructor", Spy)
+    main(["demo", "-o", str(tmp_path), "--weights", str(tiny_weights), "--formats", "json", *flag])
+    assert seen["smooth"] is smooth

@@ -1,12 +1,17 @@
-"""The shared prediction step: two-pass crop, mirror symmetry of the UV layout, flip averaging."""
+"""The shared prediction step: two-pass crop, mirror symmetry of the UV layout, flip averaging,
+smoothing of coarse maps."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from engine.models import CompactFCN, CompactFCNConfig
+from engine.crop import crop_to_image
+from engine.decode import decode_position_map
+from engine.models import CompactFCN, CompactFCNConfig, ResFCN256, ResFCN256Config
 from engine.predict import mirror_uv_map, plausible_refinement, predict_position_map
+from engine.uv_layout import read_landmarks, sample_bilinear
+from engine.uv_resample import UVMapSmoother, upsample_uv_map
 
 TINY = CompactFCNConfig(base_width=2, input_size=64, output_size=16, min_decoder_width=4)
 
@@ -51,8 +56,8 @@ def test_flip_average_of_a_symmetric_predictor_changes_nothing(layout) -> None:
     mirrored_box = (w - box[2], box[1], w - box[0], box[3])
     other = predict_position_map(model, mirrored_image, mirrored_box, layout, two_pass=False)
     # crop of the mirrored image about the mirrored box is the mirrored crop (up to resampling)
-    np.testing.assert_allclose(flipped.crop_map, 0.5 * (plain.crop_map + mirror_uv_map(
-        other.crop_map, 64)), atol=1.0)
+    np.testing.assert_allclose(flipped.network_map, 0.5 * (plain.network_map + mirror_uv_map(
+        other.network_map, 64)), atol=1.0)
 
 
 def test_two_pass_recrops_from_the_predicted_landmarks(layout) -> None:
@@ -71,3 +76,65 @@ def test_plausible_refinement() -> None:
     assert not plausible_refinement(box, (0.0, 0.0, 10.0, 10.0))       # far smaller
     assert not plausible_refinement(box, (300.0, 0.0, 400.0, 100.0))   # far away
     assert not plausible_refinement(box, (0.0, 0.0, float("nan"), 1.0))
+
+
+def _laplacian_spread(channel: np.ndarray) -> float:
+    """Spread of the discrete Laplacian away from the map's edges (0 for a quadric)."""
+    laplacian = (channel[1:-1, 2:] + channel[1:-1, :-2] + channel[2:, 1:-1]
+                 + channel[:-2, 1:-1] - 4 * channel[1:-1, 1:-1])
+    return float(np.std(laplacian[16:-16, 16:-16]))
+
+
+def test_smoother_keeps_planes_and_rounds_off_bilinear_creases() -> None:
+    rows, cols = np.mgrid[0:256, 0:256].astype(np.float32)
+    plane = np.stack([2 * cols + 3 * rows + 1, 0.5 * rows - cols, 0.1 * cols], axis=-1)
+    support = np.zeros((256, 256), np.float32)
+    support[40:200, 60:220] = 1
+    smoother = UVMapSmoother(support, sigma=4.0)
+    smoothed = smoother(plane)
+    # a plane stays, up to its edges (a plain weighted average would pull them inwards)
+    assert np.abs(smoothed - plane)[support > 0].max() < 0.05
+    assert np.array_equal(smoothed[:20], plane[:20])  # nothing to fit with: left as it was
+    # a smooth surface sampled on a 32x32 grid and upsampled bilinearly is creased at every
+    # coarse texel edge; the smoother takes most of that out
+    coarse = ((np.mgrid[0:32, 0:32].astype(np.float32) - 16) ** 2).sum(0)
+    creased = upsample_uv_map(torch.from_numpy(coarse)[None, None])[0, 0].numpy()[..., None]
+    rounded = UVMapSmoother(np.ones((256, 256), np.float32), sigma=4.0)(creased)
+    assert _laplacian_spread(rounded[..., 0]) < 0.25 * _laplacian_spread(creased[..., 0])
+
+
+class CoarseMapStub(torch.nn.Module):
+    """A 'network' with a coarse output: a fixed random 16x16 map, upsampled as CompactFCN does."""
+
+    def __init__(self, config: CompactFCNConfig) -> None:
+        super().__init__()
+        self.config = config
+        size = config.output_size
+        coarse = torch.from_numpy(np.random.default_rng(4).uniform(0, 64, (1, 3, size, size)))
+        self.coarse = torch.nn.Parameter(coarse.float(), requires_grad=False)
+
+    def uv_map(self, images: torch.Tensor) -> torch.Tensor:
+        return upsample_uv_map(self.coarse.expand(len(images), -1, -1, -1))
+
+
+def test_coarse_maps_are_smoothed_and_landmarks_read_from_the_network_map(layout) -> None:
+    image = np.random.default_rng(3).integers(0, 255, size=(90, 90, 3), dtype=np.uint8)
+    box = (20.0, 20.0, 70.0, 70.0)
+    compact = CoarseMapStub(TINY)
+    smooth = predict_position_map(compact, image, box, layout, two_pass=False)
+    plain = predict_position_map(compact, image, box, layout, two_pass=False, smooth=False)
+    assert np.array_equal(smooth.network_map, plain.crop_map)
+    assert np.array_equal(plain.crop_map, plain.network_map)
+    assert np.abs(smooth.crop_map - smooth.network_map).max() > 0.01
+    # a full-resolution network (ResFCN256) is never smoothed
+    full = ResFCN256(ResFCN256Config(base_width=2)).eval()
+    official = predict_position_map(full, image, box, layout, two_pass=False)
+    assert official.crop_map is official.network_map
+    # the decoder reads the landmarks from the network's map, everything else from the smoothed
+    result = decode_position_map(image, smooth.crop_map, smooth.matrix, box, layout,
+                                 landmark_map=smooth.network_map)
+    np.testing.assert_allclose(result.landmarks, read_landmarks(
+        crop_to_image(smooth.network_map, smooth.matrix), layout), atol=1e-3)
+    np.testing.assert_allclose(result.mesh.vertices, sample_bilinear(
+        crop_to_image(smooth.crop_map, smooth.matrix).astype(np.float64),
+        layout.bfm_map_pixels), atol=1e-3)

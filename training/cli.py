@@ -153,6 +153,9 @@ def eval_parser() -> argparse.ArgumentParser:
                              "box of the annotated landmarks (default), or a detector's box")
     parser.add_argument("--flip", action="store_true",
                         help="average with the mirrored crop's prediction")
+    parser.add_argument("--no-smooth", action="store_true",
+                        help="keep a coarse map's plain bilinear upsampling (default: smoothed, "
+                             "as the product does)")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -174,7 +177,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                            synthetic_config=_json_arg(args.synthetic_config), device=args.device,
                            baseline=not args.no_baseline, limit=args.limit,
                            progress=not args.no_progress, two_pass=not args.no_two_pass,
-                           flip=args.flip, face_box=args.face_box)
+                           flip=args.flip, face_box=args.face_box, smooth=not args.no_smooth)
     except PRNetError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -29,10 +29,14 @@ class Prediction:
 Predictor = Callable[[np.ndarray, tuple[float, float, float, float]], Prediction]
 
 
-def read_position_map(position_map: np.ndarray, layout: UVLayout) -> Prediction:
+def read_position_map(position_map: np.ndarray, layout: UVLayout,
+                      landmark_map: np.ndarray | None = None) -> Prediction:
+    """Landmarks, dense points and mesh vertices of a map (the landmarks from ``landmark_map``
+    when given, as the reconstructor reads them)."""
     position_map = np.asarray(position_map, dtype=np.float64)
+    landmark_map = position_map if landmark_map is None else np.asarray(landmark_map, np.float64)
     flat = position_map.reshape(-1, 3)
-    return Prediction(landmarks=read_landmarks(position_map, layout), dense=flat[layout.face_indices],
+    return Prediction(landmarks=read_landmarks(landmark_map, layout), dense=flat[layout.face_indices],
                       vertices=sample_bilinear(position_map, layout.bfm_map_pixels))
 
 
@@ -40,20 +44,25 @@ class NetworkPredictor:
     """The engine's prediction step (:func:`engine.predict.predict_position_map`) on a face box."""
 
     def __init__(self, model, layout: UVLayout | None = None, two_pass: bool = False,
-                 flip: bool = False) -> None:
+                 flip: bool = False, smooth: bool = True) -> None:
         self.model = model.eval()
         self.layout = layout or load_uv_layout()
         self.two_pass = two_pass
         self.flip = flip
+        self.smooth = smooth
 
-    def position_map(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
-        """The UV map in the image frame."""
+    def position_maps(self, image: np.ndarray, bbox: tuple[float, float, float, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The UV map in the image frame, and the network's own (unsmoothed) one."""
         prediction = predict_position_map(self.model, image, bbox, self.layout,
-                                          two_pass=self.two_pass, flip=self.flip)
-        return crop_to_image(prediction.crop_map, prediction.matrix)
+                                          two_pass=self.two_pass, flip=self.flip,
+                                          smooth=self.smooth)
+        return (crop_to_image(prediction.crop_map, prediction.matrix),
+                crop_to_image(prediction.network_map, prediction.matrix))
 
     def __call__(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> Prediction:
-        return read_position_map(self.position_map(image, bbox), self.layout)
+        position_map, network_map = self.position_maps(image, bbox)
+        return read_position_map(position_map, self.layout, landmark_map=network_map)
 
 
 def mean_face_prediction(bbox: tuple[float, float, float, float],

@@ -20,7 +20,7 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
              synthetic_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
              device: str = "auto", baseline: bool = True, limit: int | None = None,
              progress: bool = True, two_pass: bool = True, flip: bool = False,
-             face_box: str = "landmarks") -> list[dict]:
+             face_box: str = "landmarks", smooth: bool = True) -> list[dict]:
     """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets.
 
     ``face_box``: "landmarks" (the tight box of the ground-truth landmarks, the usual
@@ -36,14 +36,15 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
     provenance: dict = {}
     if weights is not None:
         model = load_predictor_model(weights, device)
-        predictors["model"] = NetworkPredictor(model, layout=layout, two_pass=two_pass, flip=flip)
+        predictors["model"] = NetworkPredictor(model, layout=layout, two_pass=two_pass, flip=flip,
+                                               smooth=smooth)
         info = getattr(model, "weights_info", None)
         provenance = info.provenance if info is not None else {}
         extra["weights"] = str(weights)
         from engine.models import model_spec
 
         extra["model_config"] = model_spec(model.config)
-        extra["two_pass"], extra["flip"] = two_pass, flip
+        extra["two_pass"], extra["flip"], extra["smooth"] = two_pass, flip, smooth
     if baseline:
         predictors["mean_face"] = MeanFacePredictor(layout)
     if not predictors:
