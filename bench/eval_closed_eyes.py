@@ -12,6 +12,10 @@ eye, the lid gap is the mean 2D distance of the upper-lid landmarks to the lower
 outer interocular distance. An eye counts as closed when its true gap is under 0.03 and as
 open over 0.08; the table gives the mean predicted gap in each group and the share of closed
 eyes predicted closed (gap under 0.05).
+
+``--ceiling`` adds what a coarse output could do at best: the true maps averaged down to 64x64
+and 32x32 over their valid texels (as training does) and upsampled back (as the network's
+output is), their lid gaps read the same way.
 """
 
 from __future__ import annotations
@@ -38,10 +42,37 @@ def lid_gaps(landmarks: np.ndarray) -> dict[str, float]:
             for eye, pairs in LIDS.items()}
 
 
+def print_ceiling(count: int, config: dict, layout) -> None:
+    import torch
+
+    from engine.uv_layout import read_landmarks
+    from engine.uv_resample import downsample_position_map, upsample_uv_map
+    from training.datasets import SyntheticDataset
+    from training.datasets.synthetic_cache import synthetic_valid_mask
+
+    valid = synthetic_valid_mask()
+    dataset = SyntheticDataset(count, SEED, config, augment_config=None, skip_bad=False)
+    gaps: dict[int, list[float]] = {64: [], 32: []}
+    for index in range(count):
+        full = np.asarray(dataset.sample(index).position_map, np.float32)
+        true = lid_gaps(read_landmarks(full, layout))
+        for size, found in gaps.items():
+            low, _ = downsample_position_map(full, valid, size)
+            up = upsample_uv_map(torch.from_numpy(low).permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+            predicted = lid_gaps(read_landmarks(up.numpy(), layout))
+            found += [predicted[eye] for eye, gap in true.items() if gap < CLOSED]
+    for size, found in gaps.items():
+        found_a = np.array(found)
+        print(f"{f'ceiling: true map at {size}x{size}':50s} {len(found_a):11d} {'':8s} "
+              f"{found_a.mean():8.3f} {np.mean(found_a < PREDICTED_CLOSED):14.0%}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="*", default=["engine/default_weights/prnet_default.safetensors"])
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also score the true maps averaged down to 64x64 and 32x32")
     args = parser.parse_args()
 
     from engine.crop import landmark_box
@@ -56,6 +87,8 @@ def main() -> int:
     print(f"{args.count} faces, seeds {SEED}..{SEED + args.count - 1}, {config}")
     print(f"{'weights':50s} {'closed eyes':>11s} {'true gap':>8s} {'pred gap':>8s} "
           f"{'closed->closed':>14s} {'open eyes':>9s} {'true gap':>8s} {'pred gap':>8s}")
+    if args.ceiling:
+        print_ceiling(args.count, config, layout)
     for weights in args.weights:
         predictor = NetworkPredictor(load_model(weights, device="cpu"), layout, two_pass=True)
         closed, opened = [], []
