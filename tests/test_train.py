@@ -433,3 +433,17 @@ def test_a_checkpoint_exports_to_weights_mid_run(tmp_path):
     for name, tensor in model.state_dict().items():
         if not name.endswith("num_batches_tracked"):
             assert torch.allclose(tensor, state[name].float())
+
+
+def test_cpu_seconds_keep_the_children_that_have_ended():
+    """A run's CPU figure counts data loader workers after they exit (the exported provenance is
+    read once the last epoch's workers are gone)."""
+    import subprocess
+    import sys
+
+    from training.train.run_log import process_tree_cpu_seconds
+
+    before = process_tree_cpu_seconds()
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                    "while time.process_time() - t < 0.5: pass"], check=True)
+    assert process_tree_cpu_seconds() - before >= 0.45

@@ -55,12 +55,13 @@ class RunLog:
 
 
 def process_tree_cpu_seconds() -> float:
-    """CPU seconds (user + system) of this process and its live children (data loader workers).
+    """CPU seconds (user + system) of this process and its children (data loader workers).
 
-    Children are read from /proc (Linux); elsewhere only this process counts.
+    Children that have ended and been waited for count through ``os.times()`` (so a run's
+    figure does not drop when an epoch's workers exit); live ones are read from /proc (Linux).
     """
     own = os.times()
-    total = own.user + own.system
+    total = own.user + own.system + own.children_user + own.children_system
     proc = Path("/proc")
     if not proc.is_dir():
         return total
