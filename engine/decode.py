@@ -76,8 +76,9 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
     position_map = crop_to_image(crop_map, matrix).astype(np.float32)
     flat = position_map.reshape(-1, 3)
     dense = flat[layout.face_indices].astype(np.float64)
-    landmarks = read_landmarks(position_map if landmark_map is None else
-                               crop_to_image(landmark_map, matrix), layout)
+    # (an affine map commutes with bilinear reads: move 68 points, not the whole landmark map)
+    landmarks = (read_landmarks(position_map, layout) if landmark_map is None else
+                 crop_to_image(read_landmarks(landmark_map, layout), matrix))
 
     grid_flat, triangles, uvs = mesh_topology(layout, topology)
     welded = False

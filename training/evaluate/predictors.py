@@ -30,13 +30,13 @@ Predictor = Callable[[np.ndarray, tuple[float, float, float, float]], Prediction
 
 
 def read_position_map(position_map: np.ndarray, layout: UVLayout,
-                      landmark_map: np.ndarray | None = None) -> Prediction:
-    """Landmarks, dense points and mesh vertices of a map (the landmarks from ``landmark_map``
-    when given, as the reconstructor reads them)."""
+                      landmarks: np.ndarray | None = None) -> Prediction:
+    """Landmarks, dense points and mesh vertices of a map (``landmarks`` when given: the
+    reconstructor reads them from the network's unsmoothed map)."""
     position_map = np.asarray(position_map, dtype=np.float64)
-    landmark_map = position_map if landmark_map is None else np.asarray(landmark_map, np.float64)
+    landmarks = read_landmarks(position_map, layout) if landmarks is None else landmarks
     flat = position_map.reshape(-1, 3)
-    return Prediction(landmarks=read_landmarks(landmark_map, layout), dense=flat[layout.face_indices],
+    return Prediction(landmarks=landmarks, dense=flat[layout.face_indices],
                       vertices=sample_bilinear(position_map, layout.bfm_map_pixels))
 
 
@@ -51,18 +51,14 @@ class NetworkPredictor:
         self.flip = flip
         self.smooth = smooth
 
-    def position_maps(self, image: np.ndarray, bbox: tuple[float, float, float, float]
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """The UV map in the image frame, and the network's own (unsmoothed) one."""
+    def __call__(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> Prediction:
         prediction = predict_position_map(self.model, image, bbox, self.layout,
                                           two_pass=self.two_pass, flip=self.flip,
                                           smooth=self.smooth)
-        return (crop_to_image(prediction.crop_map, prediction.matrix),
-                crop_to_image(prediction.network_map, prediction.matrix))
-
-    def __call__(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> Prediction:
-        position_map, network_map = self.position_maps(image, bbox)
-        return read_position_map(position_map, self.layout, landmark_map=network_map)
+        landmarks = crop_to_image(read_landmarks(prediction.network_map, self.layout),
+                                  prediction.matrix)
+        return read_position_map(crop_to_image(prediction.crop_map, prediction.matrix),
+                                 self.layout, landmarks=landmarks)
 
 
 def mean_face_prediction(bbox: tuple[float, float, float, float],
