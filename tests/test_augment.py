@@ -124,3 +124,36 @@ def test_seeded_and_disabled(face_map):
     assert np.array_equal(same_image, image) and np.array_equal(same_map, face_map)
     with pytest.raises(ValueError):
         AugmentConfig.from_dict({"rotation": 10})
+
+
+def test_greyscale_and_low_resolution_are_off_by_default_and_keep_old_streams(face_map):
+    image = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    small_map = face_map[::2, ::2] / 2
+    explicit_off = AugmentConfig(greyscale_prob=0.0, low_res_prob=0.0)
+    a = augment(image, small_map, np.random.default_rng(4))
+    b = augment(image, small_map, np.random.default_rng(4), explicit_off)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    grey_config = dataclasses.replace(GEOMETRY_ONLY, greyscale_prob=1.0)
+    grey, grey_map = augment(image, small_map, np.random.default_rng(4), grey_config)
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
+    colour, colour_map = augment(image, small_map, np.random.default_rng(4), GEOMETRY_ONLY)
+    assert not np.array_equal(colour[..., 0], colour[..., 1])
+    np.testing.assert_array_equal(grey_map, colour_map)  # the surface does not change
+
+
+def test_low_resolution_blurs_but_keeps_the_mean(face_map):
+    image = np.random.default_rng(2).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    config = dataclasses.replace(GEOMETRY_ONLY, rotation_deg=0, translation=0, scale_min=1,
+                                 scale_max=1, low_res_prob=1.0, low_res_min=0.25)
+    out, _ = augment(image, face_map[::2, ::2] / 2, np.random.default_rng(3), config)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    detail = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()
+    assert detail(out) < 0.8 * detail(image)  # high frequencies are gone
+    assert abs(out.astype(float).mean() - image.astype(float).mean()) < 3
+
+
+def test_new_chances_are_checked():
+    with pytest.raises(ValueError):
+        AugmentConfig.from_dict({"greyscale_prob": 1.5})
+    with pytest.raises(ValueError):
+        AugmentConfig.from_dict({"low_res_min": 0.0})

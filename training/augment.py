@@ -37,6 +37,11 @@ class AugmentConfig:
     occlusion_max_count: int = 2          # 1..max rectangles when it does
     occlusion_min_size: float = 0.08      # rectangle side as a fraction of the crop
     occlusion_max_size: float = 0.4
+    # Not in the paper; off by default. Real photos are sometimes grey or small (a small
+    # face is upsampled to the input, i.e. blurred), which synthetic renders never are.
+    greyscale_prob: float = 0.0           # chance that the crop becomes grey (luma in 3 channels)
+    low_res_prob: float = 0.0             # chance that the crop is shrunk and enlarged back
+    low_res_min: float = 0.3              # shrink factor uniform in [low_res_min, 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +57,10 @@ class AugmentConfig:
             raise ValueError("augment: need 0 < scale_min <= scale_max")
         if not (0 <= config.colour_min <= config.colour_max):
             raise ValueError("augment: need 0 <= colour_min <= colour_max")
+        if not (0 <= config.greyscale_prob <= 1 and 0 <= config.low_res_prob <= 1):
+            raise ValueError("augment: greyscale_prob and low_res_prob are chances in [0, 1]")
+        if not (0 < config.low_res_min <= 1):
+            raise ValueError("augment: need 0 < low_res_min <= 1")
         return config
 
 
@@ -118,6 +127,20 @@ def add_occlusions(image: np.ndarray, rng: np.random.Generator, config: AugmentC
     return out
 
 
+def to_greyscale(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as grey (ITU-R BT.601 luma) in all three channels."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def lower_resolution(image: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink an image by ``factor`` (area average) and enlarge it back (bilinear)."""
+    height, width = image.shape[:2]
+    small = (max(int(round(width * factor)), 1), max(int(round(height * factor)), 1))
+    shrunk = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+    return cv2.resize(shrunk, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def augment(image: np.ndarray, position_map: np.ndarray, rng: np.random.Generator,
             config: AugmentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Augment a (H, W, 3) uint8 RGB crop and its (256, 256, 3) position map together.
@@ -138,4 +161,9 @@ def augment(image: np.ndarray, position_map: np.ndarray, rng: np.random.Generato
     image = scale_colours(image, rng.uniform(config.colour_min, config.colour_max, size=3))
     if rng.random() < config.occlusion_prob:
         image = add_occlusions(image, rng, config)
+    # Drawn only when switched on, so configs without them keep their random streams.
+    if config.greyscale_prob > 0 and rng.random() < config.greyscale_prob:
+        image = to_greyscale(image)
+    if config.low_res_prob > 0 and rng.random() < config.low_res_prob:
+        image = lower_resolution(image, rng.uniform(config.low_res_min, 1.0))
     return image, position_map
