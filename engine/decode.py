@@ -11,11 +11,15 @@ from .crop import crop_to_image
 from .lips import weld_closed_lips
 from .pose import estimate_pose, frontalize
 from .result import Mesh, ReconstructionResult
-from .texture import depth_map, fill_holes, mirror_fill, sample_texture, texel_visibility
+from .texture import (depth_map, facing_camera, fill_holes, mirror_fill, sample_texture,
+                      texel_visibility)
 from .uv_layout import MAP_SIZE, UVLayout, read_landmarks, sample_bilinear
 
 # Texels within this fraction of the face width behind the visible surface still count as seen.
 VISIBILITY_TOLERANCE = 0.02
+# Texels seen at more than about 75 degrees from the view axis smear into streaks; they are
+# taken from their mirror texel (or filled) like hidden ones.
+GRAZING_COS = 0.25
 
 
 def orient_towards_camera(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -97,6 +101,7 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
     mask = uv_mask(layout, texture_size)
     face_width = float(np.ptp(dense[:, 0])) or 1.0
     visible = texel_visibility(texture_positions, mask, depth, VISIBILITY_TOLERANCE * face_width)
+    visible &= facing_camera(texture_positions, GRAZING_COS)
     filled, known = mirror_fill(texture, visible, mask)
     texture = fill_holes(filled, known)
 

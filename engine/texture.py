@@ -102,6 +102,23 @@ def texel_visibility(position_map: np.ndarray, uv_mask: np.ndarray, depth: np.nd
         return inside & (positions[:, :, 2] >= surface - tolerance)
 
 
+def facing_camera(position_map: np.ndarray, min_cos: float) -> np.ndarray:
+    """Texels whose surface faces the camera within ``arccos(min_cos)`` of the view axis.
+
+    ``position_map`` is (S, S, 3) in image pixels (z towards the camera, x's scale). The
+    normal is the cross product of the map's two UV derivatives; ``|n_z| / |n|`` is the
+    cosine to the view axis, which is also how many image pixels a unit of surface covers.
+    Near 0 (grazing) a few photo pixels are stretched over a wide band of texture: streaks.
+    """
+    positions = np.asarray(position_map, dtype=np.float32)
+    along_rows, along_cols = np.gradient(positions, axis=(0, 1))
+    normals = np.cross(along_cols, along_rows)
+    length = np.linalg.norm(normals, axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.abs(normals[:, :, 2]) / length
+    return np.nan_to_num(cosine, nan=0.0) >= min_cos
+
+
 def fill_holes(texture: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill unknown texels smoothly from known ones (push-pull over an image pyramid)."""
     if known.all() or not known.any():
