@@ -115,6 +115,31 @@ def image_to_crop(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.concatenate([xy, points[..., 2:3] * scale], axis=-1)
 
 
+def rotation_about(centre: tuple[float, float], angle_deg: float) -> np.ndarray:
+    """3x3 rotation by ``angle_deg`` about ``centre`` in the image frame (y down: clockwise on screen)."""
+    theta = np.deg2rad(angle_deg)
+    cos, sin = np.cos(theta), np.sin(theta)
+    linear = np.array([[cos, -sin], [sin, cos]])
+    matrix = np.eye(3)
+    matrix[:2, :2] = linear
+    matrix[:2, 2] = np.asarray(centre, dtype=np.float64) - linear @ np.asarray(centre, np.float64)
+    return matrix
+
+
+def upright_crop_matrix(landmarks: np.ndarray, roll_deg: float, size: int = CROP_SIZE
+                        ) -> np.ndarray:
+    """The crop of the landmarks' box as if the head were turned upright by ``-roll_deg``.
+
+    The landmarks are rotated by ``-roll_deg`` about their box centre, their tight box is taken
+    there, and the crop of that box follows the rotation: the network sees an upright face, and
+    positions map back to the photo through the same (similarity) matrix.
+    """
+    x0, y0, x1, y1 = landmark_box(landmarks)
+    upright = rotation_about(((x0 + x1) / 2.0, (y0 + y1) / 2.0), -roll_deg)
+    points = np.asarray(landmarks, dtype=np.float64)[:, :2] @ upright[:2, :2].T + upright[:2, 2]
+    return crop_matrix(landmark_box(points), size=size) @ upright
+
+
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
     """The tight (x0, y0, x1, y1) box of 2D landmarks: the box convention of 300W-LP/AFLW2000-3D."""
     xy = np.asarray(landmarks)[:, :2]

@@ -7,6 +7,9 @@ in the crop frame, with the crop it was predicted in. Two refinements, both meas
 - **Two-pass crop** (on by default). Networks are trained on crops of the tight box of the
   68 landmarks; a detector's box is not that box. After the first prediction, the face is
   cropped again from the box of the predicted landmarks and predicted again.
+  The second crop is also turned upright (``upright``, on with two-pass): the head's roll is the
+  angle of the line through the two predicted eye centres, and the second crop is rotated by
+  it, so a tilted head reaches the network as an upright one.
 - **Smoothing of low-resolution maps** (on by default). A network whose map is coarser than
   256x256 (the compact default: 32x32) is upsampled bilinearly, which leaves a crease at every
   coarse texel edge; :class:`engine.uv_resample.UVMapSmoother` rounds them off (a local plane
@@ -28,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .crop import crop_matrix, crop_to_image, landmark_box, warp_to_crop
+from .crop import crop_matrix, crop_to_image, landmark_box, upright_crop_matrix, warp_to_crop
 from .uv_layout import UVLayout, read_landmarks
 from .uv_resample import UV_MAP_SIZE, UVMapSmoother, smoothing_support
 
@@ -84,15 +87,33 @@ def map_smoother(model: torch.nn.Module, layout: UVLayout) -> UVMapSmoother | No
     return _SMOOTHERS[key][1]
 
 
-def _predict_in_box(model: torch.nn.Module, image: np.ndarray, bbox: BBox, flip: bool
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _predict_in_crop(model: torch.nn.Module, image: np.ndarray, matrix: np.ndarray, flip: bool
+                     ) -> tuple[np.ndarray, np.ndarray]:
     size = model_input_size(model)
-    matrix = crop_matrix(bbox, size=size)
     crop = warp_to_crop(image, matrix, size=size)
     if not flip:
         return run_network(model, crop[None])[0], matrix
     maps = run_network(model, np.stack([crop, crop[:, ::-1]]))
     return 0.5 * (maps[0] + mirror_uv_map(maps[1], size)), matrix
+
+
+# Below this eye distance (a fraction of the landmark box) the eye line says little about the
+# roll (a profile's eyes nearly overlap), and the second crop stays axis-aligned.
+MIN_EYE_DISTANCE = 0.15
+
+
+def eye_line_roll(landmarks: np.ndarray) -> float | None:
+    """The head's roll in degrees from 68 landmarks (image frame, y down): the angle of the
+    line from the centre of eye 36-41 to that of eye 42-47; None when the eyes nearly overlap.
+
+    Yaw and pitch keep both eyes at one height, so the line's angle is the roll.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    line = points[42:48].mean(axis=0) - points[36:42].mean(axis=0)
+    x0, y0, x1, y1 = landmark_box(points)
+    if not np.all(np.isfinite(line)) or np.hypot(*line) < MIN_EYE_DISTANCE * max(x1 - x0, y1 - y0):
+        return None
+    return float(np.degrees(np.arctan2(line[1], line[0])))
 
 
 def plausible_refinement(first: BBox, refined: BBox) -> bool:
@@ -109,16 +130,23 @@ def plausible_refinement(first: BBox, refined: BBox) -> bool:
 
 def predict_position_map(model: torch.nn.Module, image: np.ndarray, bbox: Sequence[float],
                          layout: UVLayout, two_pass: bool = True, flip: bool = False,
-                         smooth: bool = True) -> PositionMapPrediction:
-    """The UV position map of the face in ``bbox`` (x0, y0, x1, y1) of an (H, W, 3) uint8 image."""
+                         smooth: bool = True, upright: bool = True) -> PositionMapPrediction:
+    """The UV position map of the face in ``bbox`` (x0, y0, x1, y1) of an (H, W, 3) uint8 image.
+
+    ``upright`` (with ``two_pass``) rotates the second crop by the first pass's eye-line roll.
+    """
     first = tuple(float(v) for v in bbox)
-    crop_map, matrix = _predict_in_box(model, image, first, flip)
+    size = model_input_size(model)
+    crop_map, matrix = _predict_in_crop(model, image, crop_matrix(first, size=size), flip)
     used = first
     if two_pass:
         landmarks = crop_to_image(read_landmarks(crop_map, layout), matrix)
         refined = landmark_box(landmarks)
         if plausible_refinement(first, refined):
-            crop_map, matrix = _predict_in_box(model, image, refined, flip)
+            roll = eye_line_roll(landmarks) if upright else None
+            second = (crop_matrix(refined, size=size) if roll is None
+                      else upright_crop_matrix(landmarks, roll, size=size))
+            crop_map, matrix = _predict_in_crop(model, image, second, flip)
             used = refined
     smoother = map_smoother(model, layout) if smooth else None
     return PositionMapPrediction(crop_map=crop_map if smoother is None else smoother(crop_map),

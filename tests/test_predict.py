@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.crop import crop_to_image
+from engine.crop import (crop_matrix, crop_to_image, image_to_crop, landmark_box, rotation_about,
+                         upright_crop_matrix)
 from engine.decode import decode_position_map
 from engine.models import CompactFCN, CompactFCNConfig, ResFCN256, ResFCN256Config
-from engine.predict import mirror_uv_map, plausible_refinement, predict_position_map
+from engine.predict import (eye_line_roll, mirror_uv_map, plausible_refinement,
+                            predict_position_map)
 from engine.uv_layout import read_landmarks, sample_bilinear
 from engine.uv_resample import UVMapSmoother, upsample_uv_map
 
@@ -68,6 +70,45 @@ def test_two_pass_recrops_from_the_predicted_landmarks(layout) -> None:
     assert result.first_bbox == (30.0, 30.0, 90.0, 90.0)
     # a random network's landmarks are not a plausible face box: the first box is kept
     assert result.bbox == result.first_bbox or plausible_refinement(result.first_bbox, result.bbox)
+
+
+def _upright_landmarks() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    points = np.column_stack([rng.uniform(20, 80, 68), rng.uniform(30, 95, 68), rng.uniform(-5, 5, 68)])
+    points[36:42, :2] = rng.normal((35, 50), 2, size=(6, 2))   # one eye left, one right, level
+    points[42:48, :2] = rng.normal((65, 50), 2, size=(6, 2))
+    points[42:48, 1] += points[36:42, 1].mean() - points[42:48, 1].mean()
+    return points
+
+
+def _rotate(points: np.ndarray, centre: tuple[float, float], angle: float) -> np.ndarray:
+    matrix = rotation_about(centre, angle)
+    out = points.copy()
+    out[:, :2] = points[:, :2] @ matrix[:2, :2].T + matrix[:2, 2]
+    return out
+
+
+def test_eye_line_roll_is_the_head_roll() -> None:
+    upright = _upright_landmarks()
+    assert abs(eye_line_roll(upright)) < 1e-6
+    for angle in (-40.0, -12.0, 25.0, 60.0):
+        assert abs(eye_line_roll(_rotate(upright, (50, 60), angle)) - angle) < 1e-6
+    profile = upright.copy()
+    profile[42:48, :2] = profile[36:42, :2] + 1.0  # the eyes nearly overlap: no roll to read
+    assert eye_line_roll(profile) is None
+
+
+def test_upright_crop_sees_a_rolled_face_as_the_upright_one() -> None:
+    upright = _upright_landmarks()
+    rolled = _rotate(upright, (47, 58), 33.0)
+    matrix = upright_crop_matrix(rolled, eye_line_roll(rolled), size=128)
+    np.testing.assert_allclose(image_to_crop(rolled, matrix),
+                               image_to_crop(upright, crop_matrix(landmark_box(upright), size=128)),
+                               atol=1e-9)
+    np.testing.assert_allclose(crop_to_image(image_to_crop(rolled, matrix), matrix), rolled, atol=1e-9)
+    # no roll: the plain crop of the landmark box
+    np.testing.assert_allclose(upright_crop_matrix(upright, 0.0, size=128),
+                               crop_matrix(landmark_box(upright), size=128), atol=1e-12)
 
 
 def test_plausible_refinement() -> None:

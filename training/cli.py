@@ -147,6 +147,9 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-two-pass", action="store_true",
                         help="one crop from the face box (default: re-crop from the first "
                              "prediction's landmarks, as the product does)")
+    parser.add_argument("--no-upright", action="store_true",
+                        help="keep the second crop axis-aligned (default: turned by the first "
+                             "prediction's eye-line roll, as the product does)")
     parser.add_argument("--face-box", default="landmarks",
                         choices=("landmarks", "auto", "faceboxes", "dlib", "haar"),
                         help="face box given to the model on photos and AFLW2000-3D: the tight "
@@ -177,7 +180,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                            synthetic_config=_json_arg(args.synthetic_config), device=args.device,
                            baseline=not args.no_baseline, limit=args.limit,
                            progress=not args.no_progress, two_pass=not args.no_two_pass,
-                           flip=args.flip, face_box=args.face_box, smooth=not args.no_smooth)
+                           flip=args.flip, face_box=args.face_box, smooth=not args.no_smooth,
+                           upright=not args.no_upright)
     except PRNetError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

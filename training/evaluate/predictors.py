@@ -44,17 +44,18 @@ class NetworkPredictor:
     """The engine's prediction step (:func:`engine.predict.predict_position_map`) on a face box."""
 
     def __init__(self, model, layout: UVLayout | None = None, two_pass: bool = False,
-                 flip: bool = False, smooth: bool = True) -> None:
+                 flip: bool = False, smooth: bool = True, upright: bool = True) -> None:
         self.model = model.eval()
         self.layout = layout or load_uv_layout()
         self.two_pass = two_pass
         self.flip = flip
         self.smooth = smooth
+        self.upright = upright
 
     def __call__(self, image: np.ndarray, bbox: tuple[float, float, float, float]) -> Prediction:
         prediction = predict_position_map(self.model, image, bbox, self.layout,
                                           two_pass=self.two_pass, flip=self.flip,
-                                          smooth=self.smooth)
+                                          smooth=self.smooth, upright=self.upright)
         landmarks = crop_to_image(read_landmarks(prediction.network_map, self.layout),
                                   prediction.matrix)
         return read_position_map(crop_to_image(prediction.crop_map, prediction.matrix),

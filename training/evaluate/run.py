@@ -20,7 +20,7 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
              synthetic_seed: int = EVAL_BASE_SEED, synthetic_config: dict | None = None,
              device: str = "auto", baseline: bool = True, limit: int | None = None,
              progress: bool = True, two_pass: bool = True, flip: bool = False,
-             face_box: str = "landmarks", smooth: bool = True) -> list[dict]:
+             face_box: str = "landmarks", smooth: bool = True, upright: bool = True) -> list[dict]:
     """Evaluate a weights file (and/or the mean-face baseline) on the requested test sets.
 
     ``face_box``: "landmarks" (the tight box of the ground-truth landmarks, the usual
@@ -37,7 +37,7 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
     if weights is not None:
         model = load_predictor_model(weights, device)
         predictors["model"] = NetworkPredictor(model, layout=layout, two_pass=two_pass, flip=flip,
-                                               smooth=smooth)
+                                               smooth=smooth, upright=upright)
         info = getattr(model, "weights_info", None)
         provenance = info.provenance if info is not None else {}
         extra["weights"] = str(weights)
@@ -45,6 +45,7 @@ def evaluate(weights: str | os.PathLike | None, out_dir: str | os.PathLike,
 
         extra["model_config"] = model_spec(model.config)
         extra["two_pass"], extra["flip"], extra["smooth"] = two_pass, flip, smooth
+        extra["upright"] = upright and two_pass
     if baseline:
         predictors["mean_face"] = MeanFacePredictor(layout)
     if not predictors:
