@@ -136,7 +136,9 @@ def fill_holes(texture: np.ndarray, known: np.ndarray) -> np.ndarray:
     filled = colours[-1] / np.maximum(weights[-1], 1e-6)[:, :, None]
     for level in range(len(weights) - 2, -1, -1):
         w, c = weights[level], colours[level]
-        up = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[:w.shape[0], :w.shape[1]]
+        # bilinear, not nearest: a nearest pull leaves blocks of flat colour in large holes
+        up = cv2.resize(filled.astype(np.float32), (filled.shape[1] * 2, filled.shape[0] * 2),
+                        interpolation=cv2.INTER_LINEAR)[:w.shape[0], :w.shape[1]]
         own = c / np.maximum(w, 1e-6)[:, :, None]
         alpha = np.clip(w, 0, 1)[:, :, None]
         filled = own * alpha + up * (1 - alpha)

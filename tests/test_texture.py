@@ -52,3 +52,15 @@ def test_fill_holes_keeps_known_texels_and_fills_the_rest_between_them():
     assert np.array_equal(out[known], texture[known])
     assert 40 <= out[~known].min() and out[~known].max() <= 200
     assert out[8, 6, 0] < out[8, 9, 0]  # the fill follows its neighbours
+
+
+def test_fill_holes_is_smooth_across_a_large_hole():
+    texture = np.zeros((64, 64, 3), np.uint8)
+    texture[:, :4] = 20
+    texture[:, -4:] = 220
+    known = np.zeros((64, 64), bool)
+    known[:, :4] = known[:, -4:] = True
+    row = fill_holes(texture, known)[32, :, 0].astype(int)
+    steps = np.diff(row[4:-4])
+    assert (steps >= -1).all()             # from one side's colour to the other's
+    assert np.abs(steps).max() <= 12       # in small steps, not flat blocks with jumps
