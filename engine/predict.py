@@ -98,13 +98,16 @@ def _predict_in_crop(model: torch.nn.Module, image: np.ndarray, matrix: np.ndarr
 
 
 # Below this eye distance (a fraction of the landmark box) the eye line says little about the
-# roll (a profile's eyes nearly overlap), and the second crop stays axis-aligned.
+# roll (a profile's eyes nearly overlap), and the second crop stays axis-aligned. So it does past
+# MAX_ROLL: eyes in swapped order are a failed first pass, not a head upside down.
 MIN_EYE_DISTANCE = 0.15
+MAX_ROLL = 90.0
 
 
 def eye_line_roll(landmarks: np.ndarray) -> float | None:
     """The head's roll in degrees from 68 landmarks (image frame, y down): the angle of the
-    line from the centre of eye 36-41 to that of eye 42-47; None when the eyes nearly overlap.
+    line from the centre of eye 36-41 to that of eye 42-47; None when the eyes nearly overlap
+    or the angle is past ``MAX_ROLL``.
 
     Yaw and pitch keep both eyes at one height, so the line's angle is the roll.
     """
@@ -113,7 +116,8 @@ def eye_line_roll(landmarks: np.ndarray) -> float | None:
     x0, y0, x1, y1 = landmark_box(points)
     if not np.all(np.isfinite(line)) or np.hypot(*line) < MIN_EYE_DISTANCE * max(x1 - x0, y1 - y0):
         return None
-    return float(np.degrees(np.arctan2(line[1], line[0])))
+    roll = float(np.degrees(np.arctan2(line[1], line[0])))
+    return roll if abs(roll) <= MAX_ROLL else None
 
 
 def plausible_refinement(first: BBox, refined: BBox) -> bool:

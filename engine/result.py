@@ -61,7 +61,7 @@ class ReconstructionResult:
     frontal_vertices: np.ndarray  # (N, 3) mesh vertices with the head pose removed
     pose: HeadPose
     texture: np.ndarray           # (T, T, 3) uint8 UV texture sampled from the photo
-    texture_visibility: np.ndarray  # (T, T) bool: texels seen by the camera (not self-occluded)
+    texture_visibility: np.ndarray  # (T, T) bool: texels seen by the camera (not self-occluded, not grazing)
     depth_map: np.ndarray         # (H, W) float32 z of the face surface, NaN off the face
     image_path: str | None = None
     extras: dict = field(default_factory=dict)

@@ -96,6 +96,9 @@ def test_eye_line_roll_is_the_head_roll() -> None:
     profile = upright.copy()
     profile[42:48, :2] = profile[36:42, :2] + 1.0  # the eyes nearly overlap: no roll to read
     assert eye_line_roll(profile) is None
+    swapped = upright.copy()
+    swapped[36:42], swapped[42:48] = upright[42:48], upright[36:42]  # a failed first pass
+    assert eye_line_roll(swapped) is None
 
 
 def test_upright_crop_sees_a_rolled_face_as_the_upright_one() -> None:
