@@ -13,7 +13,8 @@ from .pose import estimate_pose, frontalize
 from .result import Mesh, ReconstructionResult
 from .texture import (depth_map, facing_camera, fill_holes, mirror_fill, sample_texture,
                       texel_visibility)
-from .uv_layout import MAP_SIZE, UVLayout, read_landmarks, sample_bilinear
+from .uv_layout import (MAP_SIZE, UVLayout, read_landmarks, read_landmarks_in_image,
+                        sample_bilinear)
 
 # Texels within this fraction of the face width behind the visible surface still count as seen.
 VISIBILITY_TOLERANCE = 0.02
@@ -80,9 +81,8 @@ def decode_position_map(image: np.ndarray, crop_map: np.ndarray, matrix: np.ndar
     position_map = crop_to_image(crop_map, matrix).astype(np.float32)
     flat = position_map.reshape(-1, 3)
     dense = flat[layout.face_indices].astype(np.float64)
-    # (an affine map commutes with bilinear reads: move 68 points, not the whole landmark map)
     landmarks = (read_landmarks(position_map, layout) if landmark_map is None else
-                 crop_to_image(read_landmarks(landmark_map, layout), matrix))
+                 read_landmarks_in_image(landmark_map, layout, matrix))
 
     grid_flat, triangles, uvs = mesh_topology(layout, topology)
     welded = False

@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .crop import crop_matrix, crop_to_image, landmark_box, upright_crop_matrix, warp_to_crop
-from .uv_layout import UVLayout, read_landmarks
+from .crop import crop_matrix, landmark_box, upright_crop_matrix, warp_to_crop
+from .uv_layout import UVLayout, read_landmarks_in_image
 from .uv_resample import UV_MAP_SIZE, UVMapSmoother, smoothing_support
 
 BBox = tuple[float, float, float, float]
@@ -144,7 +144,7 @@ def predict_position_map(model: torch.nn.Module, image: np.ndarray, bbox: Sequen
     crop_map, matrix = _predict_in_crop(model, image, crop_matrix(first, size=size), flip)
     used = first
     if two_pass:
-        landmarks = crop_to_image(read_landmarks(crop_map, layout), matrix)
+        landmarks = read_landmarks_in_image(crop_map, layout, matrix)
         refined = landmark_box(landmarks)
         if plausible_refinement(first, refined):
             roll = eye_line_roll(landmarks) if upright else None

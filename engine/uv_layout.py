@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assets import asset_path
+from .crop import crop_to_image
 from .errors import AssetError
 from .landmarks import NUM_LANDMARKS
 
@@ -184,3 +185,11 @@ def sample_bilinear(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 def read_landmarks(position_map: np.ndarray, layout: UVLayout) -> np.ndarray:
     """The 68 landmarks (68, 3) of a position map, read at their exact UV positions."""
     return sample_bilinear(np.asarray(position_map, dtype=np.float64), layout.landmark_map_pixels)
+
+
+def read_landmarks_in_image(crop_map: np.ndarray, layout: UVLayout, matrix: np.ndarray) -> np.ndarray:
+    """The 68 landmarks of a crop-frame map, in the image frame of the crop ``matrix``.
+
+    An affine map commutes with bilinear reads: the 68 points are moved, not the whole map.
+    """
+    return crop_to_image(read_landmarks(crop_map, layout), matrix)

@@ -16,7 +16,8 @@ import numpy as np
 
 from engine.crop import crop_to_image
 from engine.predict import predict_position_map
-from engine.uv_layout import UVLayout, load_uv_layout, read_landmarks, sample_bilinear
+from engine.uv_layout import (UVLayout, load_uv_layout, read_landmarks, read_landmarks_in_image,
+                              sample_bilinear)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ class NetworkPredictor:
         prediction = predict_position_map(self.model, image, bbox, self.layout,
                                           two_pass=self.two_pass, flip=self.flip,
                                           smooth=self.smooth, upright=self.upright)
-        landmarks = crop_to_image(read_landmarks(prediction.network_map, self.layout),
-                                  prediction.matrix)
+        landmarks = read_landmarks_in_image(prediction.network_map, self.layout, prediction.matrix)
         return read_position_map(crop_to_image(prediction.crop_map, prediction.matrix),
                                  self.layout, landmarks=landmarks)
 
