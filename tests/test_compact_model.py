@@ -101,3 +101,23 @@ def test_read_texels_cover_the_bilinear_support(layout) -> None:
         rows = np.clip(low[:, 1] + dy, 0, 63)
         assert mask[rows, cols].all()
     assert 0.5 < mask.mean() < 0.9
+
+
+def test_strided_stem_and_no_refinement_keep_the_output_and_the_weight_names() -> None:
+    """stem_stride=2 moves the first block's stride into the stem (same weight shapes, so the
+    same state_dict); decoder_refine=False drops the stride-1 deconvs; old files read as before."""
+    lite = CompactFCNConfig(base_width=2, input_size=64, output_size=16, min_decoder_width=4,
+                            stem_stride=2, decoder_refine=False)
+    model, old = CompactFCN(lite).eval(), CompactFCN(TINY).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 16, 16)
+        stem_out = model.stem(torch.rand(1, 3, 64, 64))
+    assert stem_out.shape[-1] == 32 and model.encoder[0].conv2.stride == 1
+    shapes = {n: t.shape for n, t in model.state_dict().items() if not n.startswith("decoder")}
+    assert shapes == {n: t.shape for n, t in old.state_dict().items() if not n.startswith("decoder")}
+    assert len(model.decoder) == TINY.upsamplings + 1 and len(old.decoder) == 2 * TINY.upsamplings + 1
+    assert config_from_spec(model_spec(lite)) == lite
+    older_file = {k: v for k, v in TINY.to_dict().items() if k not in ("stem_stride", "decoder_refine")}
+    assert config_from_spec({"architecture": "CompactFCN", **older_file}) == TINY
+    with pytest.raises(ValueError):
+        CompactFCNConfig(stem_stride=4)

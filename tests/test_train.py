@@ -450,3 +450,27 @@ def test_cpu_seconds_keep_the_children_that_have_ended():
     subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
                     "while time.process_time() - t < 0.5: pass"], check=True)
     assert process_tree_cpu_seconds() - before >= 0.45
+
+
+def test_init_mode_shrink_starts_a_lighter_network_from_a_wider_one(tmp_path, capsys):
+    cache = make_fake_cache(tmp_path / "cache", 4)
+    wide = {"architecture": "CompactFCN", "base_width": 4, "input_size": 64, "output_size": 16,
+            "min_decoder_width": 4}
+    lite = {**wide, "base_width": 2, "stem_stride": 2, "decoder_refine": False}
+    common = {"data.source": "synthetic_cache", "data.path": str(cache), "train.steps": 1,
+              "train.batch_size": 2, "loss.read_texel_weight": 1.0}
+    first = train(tiny_config(tmp_path / "a", model=wide, **common), progress=False)
+    shrunk = tiny_config(tmp_path / "b", model=lite, **{**common, "train.lr": 1e-12,
+                                                        "train.init_weights": str(first.weights),
+                                                        "train.init_mode": "shrink"})
+    state = _state(train(shrunk, progress=False, export=False).checkpoint)
+    from engine.weights import load_weights
+
+    exported, _ = load_weights(first.weights)
+    assert torch.allclose(state["stem.conv.weight"], exported["stem.conv.weight"][:2], atol=1e-9)
+    with pytest.raises(Exception, match="init_weights"):  # exact mode still refuses another network
+        train(tiny_config(tmp_path / "c", model=lite, **{**common,
+                                                         "train.init_weights": str(first.weights)}),
+              progress=False)
+    with pytest.raises(ConfigError, match="init_mode"):
+        tiny_config(tmp_path / "d", **{"train.init_mode": "guess"}).validate()

@@ -48,13 +48,19 @@ DECODER_PLAN = [(32, 1), (16, 2), (16, 1), (16, 1), (8, 2), (8, 1), (8, 1), (4, 
                 (4, 1), (2, 2), (2, 1), (1, 2), (1, 1), (None, 1), (None, 1), (None, 1)]
 
 
-def resfcn_encoder(in_channels: int, base_width: int) -> tuple[ConvBN, nn.Sequential, int]:
+def resfcn_encoder(in_channels: int, base_width: int,
+                   stem_stride: int = 1) -> tuple[ConvBN, nn.Sequential, int]:
     """ResFCN256's 4x4 stem and its ten ResBlocks (``ENCODER_PLAN``): (stem, encoder, channels).
 
-    Shared with CompactFCN, which keeps the same encoder and the same state_dict names."""
-    stem = ConvBN(in_channels, base_width, 4)
+    Shared with CompactFCN, which keeps the same encoder and the same state_dict names.
+    ``stem_stride=2`` moves the first block's stride into the stem: the same weights and the
+    same total stride, but nothing runs at the input resolution beyond the stem's one conv."""
+    if stem_stride not in (1, 2):
+        raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+    stem = ConvBN(in_channels, base_width, 4, stride=stem_stride)
     blocks, channels = [], base_width
-    for multiplier, stride in ENCODER_PLAN:
+    for index, (multiplier, stride) in enumerate(ENCODER_PLAN):
+        stride = stride // stem_stride if index == 0 else stride
         blocks.append(ResBlock(channels, base_width * multiplier, stride))
         channels = base_width * multiplier
     return stem, nn.Sequential(*blocks), channels

@@ -68,6 +68,8 @@ class OptimConfig:
     export_dtype: str = "float32"
     init_weights: str | None = None     # start from these weights (.safetensors or checkpoint.pt):
                                         # a later curriculum stage; the optimiser starts fresh
+    init_mode: str = "exact"            # exact: the same network | shrink: a narrower or lighter
+                                        # one, from leading slices (training/warm_start.py)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ class TrainConfig:
                               f"lr_min >= 0 and warmup_steps >= 0")
         if t.checkpoint_every < 1 or t.log_every < 1:
             raise ConfigError(f"{where}: train.checkpoint_every and train.log_every must be >= 1")
+        if t.init_mode not in ("exact", "shrink"):
+            raise ConfigError(f"{where}: train.init_mode must be 'exact' or 'shrink', got '{t.init_mode}'")
 
     def with_overrides(self, **changes) -> "TrainConfig":
         """A copy with dotted keys replaced, e.g. ``{"train.steps": 10, "output_dir": "x"}``."""

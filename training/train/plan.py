@@ -77,6 +77,14 @@ def initial_state(path: Path, config: TrainConfig, device) -> dict:
 
         tensors, info = load_weights(path)
         model_config = info.config
+    if config.train.init_mode == "shrink":
+        from ..warm_start import shrink_state
+
+        state, fresh = shrink_state(tensors, build_model(model_config), config.model_config)
+        if fresh:
+            print(f"init_mode shrink: {len(fresh)} tensor(s) start fresh: {', '.join(fresh[:8])}"
+                  f"{' ...' if len(fresh) > 8 else ''}")
+        return state
     if model_config != config.model_config:
         raise ConfigError(f"train.init_weights '{path}' is for model {model_spec(model_config)}, the "
                           f"config asks for {model_spec(config.model_config)}")
