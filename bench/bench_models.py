@@ -12,6 +12,11 @@ For each network it measures, side by side and in the same process:
   measured in the same run (FLOPs counted by ``torch.utils.flop_counter``);
 - the ratio of the two.
 
+Training is timed ``--train-repeats`` times per network, interleaved, and the best is kept.
+``--candidate SPEC`` (repeatable) times more CompactFCN layouts in the same run, e.g.
+``--candidate base_width=12,stem_stride=2,decoder_refine=false``: how the layouts in
+``docs/model_selection.md`` were compared.
+
 With ``--loop``, it also runs the real training loop (``training.train``: the cached samples
 read by a DataLoader worker, augmentation, the weighted loss, backward, Adam) for each network
 on its own data: a 256-pixel cache with 256x256 maps for the ResFCN256, a cache at the new
@@ -104,6 +109,17 @@ def render_cache(folder: Path, count: int, image_size: int, map_size: int) -> Pa
     return folder
 
 
+def candidate_config(spec: str) -> CompactFCNConfig:
+    """``"base_width=12,decoder_refine=false"`` -> that CompactFCNConfig (other fields default)."""
+    fields = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key, _, value = item.partition("=")
+        fields[key] = {"true": True, "false": False}.get(value.lower(), None)
+        if fields[key] is None:
+            fields[key] = int(value)
+    return CompactFCNConfig(**{"output_size": 32, **fields})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None)
@@ -112,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16, help="training batch for both networks")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-repeats", type=int, default=2,
+                        help="training timings per network, interleaved; the best is reported")
+    parser.add_argument("--candidate", action="append", default=[], metavar="SPEC",
+                        help="also time this CompactFCN, e.g. 'base_width=12,stem_stride=2,"
+                             "decoder_refine=false' (repeatable; fields of CompactFCNConfig)")
     parser.add_argument("--loop", action="store_true",
                         help="also time the real training loop of both networks (renders caches)")
     parser.add_argument("--loop-steps", type=int, default=36, help="training steps per network")
@@ -126,9 +147,17 @@ def main(argv: list[str] | None = None) -> None:
           f"{os.cpu_count()}, CPU '{cpu_model()}'")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     device = torch.device("cpu")
+    networks = {"width-4 ResFCN256": old, "new default": new}
+    networks.update({f"candidate {i + 1}": candidate_config(spec)
+                     for i, spec in enumerate(args.candidate)})
+    train_rates = {name: 0.0 for name in networks}
+    for _ in range(args.train_repeats):  # interleaved, so a load spike hits every network alike
+        for name, config in networks.items():
+            train_rates[name] = max(train_rates[name],
+                                    training_images_per_second(config, args.batch, args.steps))
     rows = {}
-    for name, config in (("width-4 ResFCN256", old), ("new default", new)):
-        train_rate = training_images_per_second(config, args.batch, args.steps)
+    for name, config in networks.items():
+        train_rate = train_rates[name]
         model = prepare_for_inference(build_model(config).eval())
         flops = forward_flops(model, config.input_size)
         image = torch.rand(1, 3, config.input_size, config.input_size).contiguous(
@@ -144,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
                         if k not in ("in_channels", "out_channels", "output_scale"))
         print(f"{name:18s} {spec[:60]:60s} {rate:11.1f} {wall * 1e3:9.1f} {flops / 1e9:6.2f} "
               f"{flops / wall / 1e9 / peak_wall:7.0%} {flops / cpu / 1e9 / peak_cpu:9.0%}")
-    (_, old_rate, old_wall, _, _), (_, new_rate, new_wall, _, _) = rows.values()
-    print(f"training throughput ratio (new / old): {new_rate / old_rate:.2f}x; "
-          f"inference time ratio (new / old): {new_wall / old_wall:.2f}")
+    _, old_rate, old_wall, _, _ = rows["width-4 ResFCN256"]
+    for name, (_, rate, wall, _, _) in list(rows.items())[1:]:
+        print(f"{name}: training throughput ratio (x / width-4 ResFCN256): {rate / old_rate:.2f}x; "
+              f"inference time ratio: {wall / old_wall:.2f}")
     print(f"matmul peak: {peak_wall:.1f} GFLOP/s wall, {peak_cpu:.1f} GFLOP/cpu-s")
     if args.loop:
         import tempfile
@@ -159,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                                                   new.input_size, max(new.output_size, 64))}
             loop = {name: loop_images_per_second(rows[name][0], caches[name], args.batch,
                                                  args.loop_steps, threads, temp / f"run{i}")
-                    for i, name in enumerate(rows)}
+                    for i, name in enumerate(caches)}
         for name, rate in loop.items():
             print(f"real training loop, {name:18s}: {rate:6.1f} img/s (batch {args.batch}, "
                   f"{args.loop_steps} steps, 1 loader worker, {threads} threads)")
