@@ -463,7 +463,8 @@ def test_init_mode_shrink_starts_a_lighter_network_from_a_wider_one(tmp_path, ca
     shrunk = tiny_config(tmp_path / "b", model=lite, **{**common, "train.lr": 1e-12,
                                                         "train.init_weights": str(first.weights),
                                                         "train.init_mode": "shrink"})
-    state = _state(train(shrunk, progress=False, export=False).checkpoint)
+    second = train(shrunk, progress=False)
+    state = _state(second.checkpoint)
     from engine.weights import load_weights
 
     exported, _ = load_weights(first.weights)
@@ -474,3 +475,9 @@ def test_init_mode_shrink_starts_a_lighter_network_from_a_wider_one(tmp_path, ca
               progress=False)
     with pytest.raises(ConfigError, match="init_mode"):
         tiny_config(tmp_path / "d", **{"train.init_mode": "guess"}).validate()
+    # Back to refinement layers: they have no counterpart, start fresh, and the run log says so.
+    refined = tiny_config(tmp_path / "e", model={**lite, "decoder_refine": True},
+                          **{**common, "train.init_weights": str(second.weights),
+                             "train.init_mode": "shrink"})
+    log = (train(refined, progress=False, export=False).output_dir / "train.log").read_text()
+    assert "start fresh" in log and "decoder.1.deconv.weight" in log

@@ -126,7 +126,8 @@ class _Session:
         self.cpu_before, self.cpu_start = 0.0, process_tree_cpu_seconds()
         self.losses: list[float] = []
         if t.init_weights and not resume:
-            self.model.load_state_dict(initial_state(Path(t.init_weights), config, self.device))
+            self.model.load_state_dict(initial_state(Path(t.init_weights), config, self.device,
+                                                     say=self.log.say))
         if resume:
             self._restore()
         self.ddp_model = self.model

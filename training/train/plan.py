@@ -67,8 +67,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, t: OptimConfig, total_steps
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def initial_state(path: Path, config: TrainConfig, device) -> dict:
-    """The network weights a run starts from (``train.init_weights``), checked against the config."""
+def initial_state(path: Path, config: TrainConfig, device, say=print) -> dict:
+    """The network weights a run starts from (``train.init_weights``), checked against the config.
+
+    ``say`` reports the tensors a ``shrink`` start leaves freshly initialised (the run's log)."""
     if path.suffix == ".pt":
         state = load_checkpoint(path, map_location=device)
         model_config, tensors = config_from_spec(state["model_config"]), state["model"]
@@ -82,7 +84,7 @@ def initial_state(path: Path, config: TrainConfig, device) -> dict:
 
         state, fresh = shrink_state(tensors, build_model(model_config), config.model_config)
         if fresh:
-            print(f"init_mode shrink: {len(fresh)} tensor(s) start fresh: {', '.join(fresh[:8])}"
+            say(f"init_mode shrink: {len(fresh)} tensor(s) start fresh: {', '.join(fresh[:8])}"
                   f"{' ...' if len(fresh) > 8 else ''}")
         return state
     if model_config != config.model_config:
