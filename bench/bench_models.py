@@ -148,8 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     device = torch.device("cpu")
     networks = {"width-4 ResFCN256": old, "new default": new}
-    networks.update({f"candidate {i + 1}": candidate_config(spec)
-                     for i, spec in enumerate(args.candidate)})
+    for i, spec in enumerate(args.candidate):
+        try:
+            networks[f"candidate {i + 1}"] = candidate_config(spec)
+        except (TypeError, ValueError) as exc:
+            parser.error(f"--candidate '{spec}': {exc} (write fields of CompactFCNConfig, "
+                         f"e.g. base_width=12,decoder_refine=false)")
     train_rates = {name: 0.0 for name in networks}
     for _ in range(args.train_repeats):  # interleaved, so a load spike hits every network alike
         for name, config in networks.items():
