@@ -31,7 +31,7 @@ def test_shrink_fills_every_tensor_from_its_counterpart() -> None:
     torch.manual_seed(0)
     wide = CompactFCN(WIDE)
     source = wide.state_dict()
-    state, fresh = shrink_state(source, wide, NARROW)
+    state, fresh = shrink_state(source, WIDE, NARROW)
     assert fresh == []
     narrow = CompactFCN(NARROW)
     narrow.load_state_dict(state)
@@ -47,6 +47,6 @@ def test_shrink_reports_what_has_no_counterpart() -> None:
     """From a network without refinement layers into one with them: those start fresh."""
     narrow = CompactFCN(NARROW)
     target = CompactFCNConfig(base_width=2, input_size=64, output_size=16, min_decoder_width=4)
-    state, fresh = shrink_state(narrow.state_dict(), narrow, target)
+    state, fresh = shrink_state(narrow.state_dict(), NARROW, target)
     assert fresh and {name.split(".")[1] for name in fresh} == {"1", "3", "5"}
     CompactFCN(target).load_state_dict(state)

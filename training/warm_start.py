@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.models import build_model
+from engine.models import ModelConfig, build_model
 from engine.models.blocks import DeconvBN
 
 
@@ -41,15 +41,14 @@ def leading_slice(source: torch.Tensor, shape: torch.Size) -> torch.Tensor | Non
     return source[tuple(slice(0, t) for t in shape)].clone()
 
 
-def shrink_state(source: dict[str, torch.Tensor], source_model: nn.Module,
-                 target_config) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The target network's state_dict filled from ``source``; and the names left freshly initialised.
-
-    ``source_model`` is a network of the source's architecture (only its layout is read).
-    """
-    target = build_model(target_config).state_dict()
-    by_role = {role: prefix for prefix, role in decoder_roles(source_model).items()}
-    target_roles = decoder_roles(build_model(target_config))
+def shrink_state(source: dict[str, torch.Tensor], source_config: ModelConfig,
+                 target_config: ModelConfig) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The target network's state_dict filled from ``source`` (weights of a ``source_config``
+    network); and the names left freshly initialised."""
+    target_model = build_model(target_config)
+    target = target_model.state_dict()
+    by_role = {role: prefix for prefix, role in decoder_roles(build_model(source_config)).items()}
+    target_roles = decoder_roles(target_model)
     fresh = []
     for name, tensor in target.items():
         prefix = ".".join(name.split(".")[:2])

@@ -82,10 +82,10 @@ def initial_state(path: Path, config: TrainConfig, device, say=print) -> dict:
     if config.train.init_mode == "shrink":
         from ..warm_start import shrink_state
 
-        state, fresh = shrink_state(tensors, build_model(model_config), config.model_config)
+        state, fresh = shrink_state(tensors, model_config, config.model_config)
         if fresh:
             say(f"init_mode shrink: {len(fresh)} tensor(s) start fresh: {', '.join(fresh[:8])}"
-                  f"{' ...' if len(fresh) > 8 else ''}")
+                f"{' ...' if len(fresh) > 8 else ''}")
         return state
     if model_config != config.model_config:
         raise ConfigError(f"train.init_weights '{path}' is for model {model_spec(model_config)}, the "
