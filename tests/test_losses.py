@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from engine.uv_layout import load_uv_layout
-from training.losses import (WEIGHT_CLASSES, WeightedPositionLoss, load_loss_weights,
+from training.losses import (WEIGHT_CLASSES, WeightedPositionLoss, laplacian_error, load_loss_weights,
                              weighted_position_loss, weights_from_grey)
 
 
@@ -100,3 +100,39 @@ def test_gradient_reaches_the_prediction_and_bad_shapes_fail():
         loss(prediction[:, :2], target[:, :2])
     with pytest.raises(ValueError):
         WeightedPositionLoss(error="cubic")
+
+
+def test_laplacian_term_ignores_smooth_errors_and_punishes_ripple():
+    weights = torch.ones(16, 16)
+    target = torch.rand(1, 3, 16, 16) * 100
+    rows, cols = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    tilt = target + 2.0 * rows + 3.0 * cols + 5.0          # an offset and a plane: smooth
+    plain = weighted_position_loss(tilt, target, weights, normalisation="weights")
+    with_term = weighted_position_loss(tilt, target, weights, normalisation="weights",
+                                       laplacian_weight=1.0)
+    assert with_term.item() == pytest.approx(plain.item(), rel=1e-5)
+
+    checker = ((rows + cols) % 2) * 2 - 1                   # +-1 texel to texel
+    ripple = target + checker.expand(3, 16, 16)[None]
+    lap_squared, valid = laplacian_error(ripple, target)
+    assert valid.sum().item() == 14 * 14                   # the map's rim has no 4 neighbours
+    assert torch.allclose(lap_squared[valid], torch.tensor(3 * 64.0), rtol=1e-4)  # (4 * 2)^2 a channel
+    plain = weighted_position_loss(ripple, target, weights, normalisation="weights").item()
+    with_term = weighted_position_loss(ripple, target, weights, normalisation="weights",
+                                       laplacian_weight=0.1).item()
+    assert plain == pytest.approx(3.0)
+    assert with_term == pytest.approx(3.0 + 0.1 * 192 * 196 / 256, rel=1e-5)
+
+
+def test_laplacian_term_skips_texels_next_to_missing_ground_truth():
+    target = torch.zeros(1, 3, 8, 8)
+    prediction = target.clone()
+    prediction[0, :, 4, 4] = 1.0
+    coverage = torch.ones(1, 8, 8)
+    _, valid = laplacian_error(prediction, target, coverage)
+    assert valid[0, 4, 4] and valid[0, 3, 4]
+    coverage[0, 4, 5] = 0                                   # a neighbour without ground truth
+    _, valid = laplacian_error(prediction, target, coverage)
+    assert not valid[0, 4, 4] and not valid[0, 4, 5] and valid[0, 3, 4]
+    with pytest.raises(ValueError):
+        WeightedPositionLoss(weights=torch.ones(8, 8), laplacian_weight=-1.0)

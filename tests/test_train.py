@@ -132,6 +132,8 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
         TrainConfig.from_dict({"data": {"source": "300wlp"}})
     with pytest.raises(ConfigError, match="model"):
         TrainConfig.from_dict({"model": {"depth": 3}})
+    with pytest.raises(ConfigError, match="laplacian_weight"):
+        TrainConfig.from_dict({"loss": {"laplacian_weight": -0.5}, "train": {"steps": 1}}).validate()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     (tmp_path / "empty").mkdir()

@@ -29,6 +29,11 @@ batch and over all H * W = 65,536 map pixels (zero-weight pixels included).
 makes the value a weighted mean squared distance in pixels^2 (the same gradient
 direction, a constant factor of H * W / sum(W) larger).
 ``error="l2"`` uses the unsquared distance (as the paper's formula is written).
+
+``laplacian_weight`` > 0 adds a surface term (not in the paper): the same weighted mean of
+the squared 4-neighbour Laplacian of the error map, ``||lap(P - P~)||^2``, on texels whose four
+neighbours have ground truth too. It is zero for any smooth error (an offset, a tilt) and
+large for texel-to-texel noise, which is what makes a coarse map's surface lumpy.
 """
 
 from __future__ import annotations
@@ -103,13 +108,35 @@ def _full_size_weights(assets_dir: str | os.PathLike | None, zero_outside_face: 
     return weights.astype(np.float32)
 
 
+def laplacian_error(prediction: torch.Tensor, target: torch.Tensor,
+                    coverage: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared 4-neighbour Laplacian of the error map and where it is defined.
+
+    (N, 3, H, W) maps -> ((N, H, W) squared norm in pixels^2, (N, H, W) bool: the texel and its
+    four neighbours inside the map and, if ``coverage`` is given, all with ground truth).
+    """
+    error = prediction - target
+    lap = torch.zeros_like(error)
+    lap[..., 1:-1, 1:-1] = (4 * error[..., 1:-1, 1:-1] - error[..., :-2, 1:-1] - error[..., 2:, 1:-1]
+                            - error[..., 1:-1, :-2] - error[..., 1:-1, 2:])
+    n, _, h, w = error.shape
+    has_gt = (coverage > 0) if coverage is not None else torch.ones(n, h, w, dtype=torch.bool,
+                                                                     device=error.device)
+    valid = torch.zeros_like(has_gt)
+    valid[:, 1:-1, 1:-1] = (has_gt[:, 1:-1, 1:-1] & has_gt[:, :-2, 1:-1] & has_gt[:, 2:, 1:-1]
+                            & has_gt[:, 1:-1, :-2] & has_gt[:, 1:-1, 2:])
+    return lap.pow(2).sum(dim=1), valid
+
+
 def weighted_position_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
                            error: str = "squared", normalisation: str = "pixels",
-                           coverage: torch.Tensor | None = None) -> torch.Tensor:
+                           coverage: torch.Tensor | None = None,
+                           laplacian_weight: float = 0.0) -> torch.Tensor:
     """Weighted position-map error of (N, 3, H, W) maps in pixels; ``weights`` is (H, W).
 
     ``coverage`` (N, H, W), optional: the share of each target texel that had ground truth
     (see ``engine.uv_resample.downsample_position_map``); texels without any get no weight.
+    ``laplacian_weight``: the factor of the surface term (module docstring; 0: none).
     """
     if prediction.shape != target.shape or prediction.ndim != 4 or prediction.shape[1] != 3:
         raise ValueError(f"expected two (N, 3, H, W) maps, got {tuple(prediction.shape)} "
@@ -126,6 +153,9 @@ def weighted_position_loss(prediction: torch.Tensor, target: torch.Tensor, weigh
     weighted = per_pixel * weights
     if coverage is not None:
         weighted = weighted * (coverage > 0)
+    if laplacian_weight:
+        lap_squared, lap_valid = laplacian_error(prediction, target, coverage)
+        weighted = weighted + laplacian_weight * lap_squared * weights * lap_valid
     batch = prediction.shape[0]
     if normalisation == "pixels":
         return weighted.sum() / (batch * weights.numel())
@@ -139,8 +169,10 @@ class WeightedPositionLoss(nn.Module):
 
     def __init__(self, weights: np.ndarray | torch.Tensor | None = None, error: str = "squared",
                  normalisation: str = "pixels", zero_outside_face: bool = True,
-                 assets_dir: str | os.PathLike | None = None) -> None:
+                 assets_dir: str | os.PathLike | None = None, laplacian_weight: float = 0.0) -> None:
         super().__init__()
+        if laplacian_weight < 0:
+            raise ValueError(f"laplacian_weight must be >= 0, got {laplacian_weight}")
         if error not in ERRORS:
             raise ValueError(f"unknown loss error '{error}' (use one of {ERRORS})")
         if normalisation not in NORMALISATIONS:
@@ -151,8 +183,9 @@ class WeightedPositionLoss(nn.Module):
                              persistent=False)
         self.error = error
         self.normalisation = normalisation
+        self.laplacian_weight = float(laplacian_weight)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor,
                 coverage: torch.Tensor | None = None) -> torch.Tensor:
         return weighted_position_loss(prediction, target, self.weights, self.error, self.normalisation,
-                                      coverage)
+                                      coverage, self.laplacian_weight)

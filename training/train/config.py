@@ -45,6 +45,7 @@ class LossConfig:
     zero_outside_face: bool = True      # weight 0 outside uv_face_mask.png (the paper's neck = 0)
     read_texel_weight: float = 0.0      # at least this weight on every texel the decoder reads
                                         # (mesh vertices near the face border; 0: the mask only)
+    laplacian_weight: float = 0.0       # > 0: add the error map's Laplacian (training/losses.py)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class TrainConfig:
         if self.loss.error not in ERRORS or self.loss.normalisation not in NORMALISATIONS:
             raise ConfigError(f"{where}: loss.error must be one of {ERRORS} and loss.normalisation "
                               f"one of {NORMALISATIONS}")
+        if self.loss.laplacian_weight < 0:
+            raise ConfigError(f"{where}: loss.laplacian_weight must be >= 0")
         if t.batch_size < 1 or t.lr <= 0 or t.lr_step_epochs < 1:
             raise ConfigError(f"{where}: need train.batch_size >= 1, lr > 0, lr_step_epochs >= 1")
         if not t.steps and not t.epochs:

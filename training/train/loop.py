@@ -121,7 +121,8 @@ class _Session:
             weights=load_loss_weights(zero_outside_face=config.loss.zero_outside_face,
                                       size=int(config.model_config.output_size),
                                       read_texel_weight=config.loss.read_texel_weight),
-            error=config.loss.error, normalisation=config.loss.normalisation).to(self.device)
+            error=config.loss.error, normalisation=config.loss.normalisation,
+            laplacian_weight=config.loss.laplacian_weight).to(self.device)
         self.step, self.skipped, self.samples, self.wall_before = 0, 0, 0, 0.0
         self.cpu_before, self.cpu_start = 0.0, process_tree_cpu_seconds()
         self.losses: list[float] = []
