@@ -42,7 +42,8 @@ def plot_ced(report: EvalReport, metric: str, path: Path) -> bool:
     if not curves:
         return False
     first = next(iter(curves.values()))
-    limit = max(0.1, float(np.percentile(first, 95)) * 1.1)
+    finite = first[np.isfinite(first)]   # an untrained net can give inf / nan errors
+    limit = max(0.1, float(np.percentile(finite, 95)) * 1.1) if finite.size else 0.1
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for name, errors in curves.items():
         thresholds, fractions = metrics.ced_curve(errors, max_threshold=limit, steps=201)
