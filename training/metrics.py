@@ -163,19 +163,32 @@ def reconstruction_nme(prediction: np.ndarray, target: np.ndarray, normaliser: f
 FOLD_ANGLE_DEG = 60.0
 
 
-def fold_share(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray,
-               angle_deg: float = FOLD_ANGLE_DEG) -> float:
-    """Share of interior edges whose two triangles' normals differ by more than ``angle_deg``.
+def dihedral_angles(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Angle in degrees between the normals of the two triangles of each interior edge.
 
     ``pairs`` (E, 2) are the two triangles of each interior edge
-    (``engine.mesh_edges.interior_edge_triangles``). A smooth face has almost none (the BFM
-    mean face: about 0.1%); a scaly ripple has many.
+    (``engine.mesh_edges.interior_edge_triangles``); a degenerate triangle counts as 90 degrees.
     """
     from engine.mesh_edges import face_normals
 
     normals = face_normals(vertices, triangles)
     cosine = np.einsum("ij,ij->i", normals[pairs[:, 0]], normals[pairs[:, 1]])
-    return float(np.mean(cosine < np.cos(np.radians(angle_deg))))
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def fold_share(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray,
+               angle_deg: float = FOLD_ANGLE_DEG) -> float:
+    """Share of interior edges whose two triangles' normals differ by more than ``angle_deg``.
+
+    A smooth face has almost none (the BFM mean face: about 0.1%); a scaly ripple has many.
+    """
+    return float(np.mean(dihedral_angles(vertices, pairs, triangles) > angle_deg))
+
+
+def mean_bend(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray) -> float:
+    """Mean dihedral angle (degrees) over the interior edges: gentle lumps that fold no edge by
+    60 degrees still raise it above the ground-truth surface's."""
+    return float(np.mean(dihedral_angles(vertices, pairs, triangles)))
 
 
 def edge_length_ratio(vertices: np.ndarray, edges: np.ndarray) -> float:

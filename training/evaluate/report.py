@@ -22,8 +22,10 @@ METRIC_TITLES = {
     "reconstruction_nme": "reconstruction NME, symmetric NN after alignment (/ outer interocular)",
     "fold_share": "share of interior BFM-topology edges folding > 60 degrees",
     "edge_ratio": "longest / median edge of the BFM-topology mesh",
+    "mean_bend": "mean angle between neighbouring triangles of the mesh (degrees)",
     "gt_fold_share": "ground truth: share of edges folding > 60 degrees",
     "gt_edge_ratio": "ground truth: longest / median edge",
+    "gt_mean_bend": "ground truth: mean angle between neighbouring triangles (degrees)",
     "pose_mae": "head pose mean absolute error (degrees, mean of yaw, pitch, roll)",
 }
 
@@ -79,6 +81,8 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, extra: dict | N
                **(extra or {}), "missed_faces": report.missed, "results": report.summary(),
                "plots": []}
     for metric in METRICS:
+        if metric in ("mean_bend", "gt_mean_bend"):   # degrees, not an error to accumulate
+            continue
         path = folder / f"ced_{metric}.png"
         if plot_ced(report, metric, path):
             results["plots"].append(path.name)
@@ -95,7 +99,7 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, extra: dict | N
 def _format_value(metric: str, value: float) -> str:
     if metric in ("edge_ratio", "gt_edge_ratio"):
         return f"{value:.1f}"
-    if metric == "pose_mae":
+    if metric in ("pose_mae", "mean_bend", "gt_mean_bend"):
         return f"{value:.2f} deg"
     return f"{value * 100:.2f}%"
 

@@ -18,8 +18,9 @@ from .faces import EvalSample
 from .predictors import Predictor
 
 METRICS = ("nme2d", "nme3d", "dense_nme", "reconstruction_nme", "fold_share", "edge_ratio",
-           "gt_fold_share", "gt_edge_ratio", "pose_mae")
-SURFACE_METRICS = ("fold_share", "edge_ratio", "gt_fold_share", "gt_edge_ratio")
+           "mean_bend", "gt_fold_share", "gt_edge_ratio", "gt_mean_bend", "pose_mae")
+SURFACE_METRICS = ("fold_share", "edge_ratio", "mean_bend", "gt_fold_share", "gt_edge_ratio",
+                   "gt_mean_bend")
 
 
 @dataclass
@@ -60,10 +61,12 @@ class EvalReport:
 
 
 def surface_records(vertices: np.ndarray, layout: UVLayout, prefix: str = "") -> dict:
-    """Fold share and longest/median edge of a BFM-topology mesh (see training.metrics)."""
+    """Fold share, longest/median edge and mean bend of a BFM-topology mesh (training.metrics)."""
     edges, pairs = _interior_edges(layout)
-    return {f"{prefix}fold_share": metrics.fold_share(vertices, pairs, layout.bfm_triangles),
-            f"{prefix}edge_ratio": metrics.edge_length_ratio(vertices, edges)}
+    angles = metrics.dihedral_angles(vertices, pairs, layout.bfm_triangles)
+    return {f"{prefix}fold_share": float(np.mean(angles > metrics.FOLD_ANGLE_DEG)),
+            f"{prefix}edge_ratio": metrics.edge_length_ratio(vertices, edges),
+            f"{prefix}mean_bend": float(np.mean(angles))}
 
 
 @functools.lru_cache(maxsize=2)
