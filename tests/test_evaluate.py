@@ -277,7 +277,8 @@ def test_fold_metrics_separate_smooth_from_rippled_meshes(bfm, layout):
     assert metrics.fold_share(rippled, pairs, tris) > 0.1
     lumpy = vertices + np.random.default_rng(0).normal(0, 0.05 * median_edge, vertices.shape)
     assert metrics.fold_share(lumpy, pairs, tris) < 0.01      # too gentle to fold ...
-    assert metrics.mean_bend(lumpy, pairs, tris) > 2 * metrics.mean_bend(vertices, pairs, tris)
+    assert metrics.dihedral_angles(lumpy, pairs, tris).mean() \
+        > 2 * metrics.dihedral_angles(vertices, pairs, tris).mean()
     spiked = vertices.copy()
     spiked[tris[0, 0]] += (100 * median_edge, 0.0, 0.0)
     assert metrics.edge_length_ratio(spiked, edges) > 50

@@ -164,7 +164,8 @@ FOLD_ANGLE_DEG = 60.0
 
 
 def dihedral_angles(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Angle in degrees between the normals of the two triangles of each interior edge.
+    """Angle in degrees between the normals of the two triangles of each interior edge (their
+    mean is prnet-eval's ``mean_bend``: gentle lumps that fold nothing still raise it).
 
     ``pairs`` (E, 2) are the two triangles of each interior edge
     (``engine.mesh_edges.interior_edge_triangles``); a degenerate triangle counts as 90 degrees.
@@ -183,12 +184,6 @@ def fold_share(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray,
     A smooth face has almost none (the BFM mean face: about 0.1%); a scaly ripple has many.
     """
     return float(np.mean(dihedral_angles(vertices, pairs, triangles) > angle_deg))
-
-
-def mean_bend(vertices: np.ndarray, pairs: np.ndarray, triangles: np.ndarray) -> float:
-    """Mean dihedral angle (degrees) over the interior edges: gentle lumps that fold no edge by
-    60 degrees still raise it above the ground-truth surface's."""
-    return float(np.mean(dihedral_angles(vertices, pairs, triangles)))
 
 
 def edge_length_ratio(vertices: np.ndarray, edges: np.ndarray) -> float:
